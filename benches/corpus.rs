@@ -1,0 +1,2 @@
+//! Criterion benchmarks for odyssey-corpus (placeholder until written).
+fn main() {}

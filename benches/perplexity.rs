@@ -1,0 +1,2 @@
+//! Criterion benchmarks for odyssey-perplexity (placeholder until written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Criterion benchmarks for odyssey-similarity (placeholder until written).
+fn main() {}

@@ -1,0 +1,31 @@
+//! Criterion benchmarks for odyssey-train: one forward pass (no gradients) of the small GPT-2
+//! of `examples/bench_train.rs` (vocab 8192, n_embd 256, 4 layers, 4 heads) on a batch of
+//! 8×256 tokens, fp32 on the CPU with 2 threads, logits and without the output projection.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use odyssey_train::{CausalLm, Gpt2Config, Gpt2Lm};
+use tch::{Device, Kind, Tensor};
+
+fn forward(c: &mut Criterion) {
+    odyssey_train::set_threads(2);
+    tch::manual_seed(0);
+    let cfg = Gpt2Config::small(8192, 256, 256, 4, 4);
+    let model = match Gpt2Lm::gpt2(&cfg, Device::Cpu) {
+        Ok(m) => m,
+        Err(e) => panic!("building the benchmark model: {e}"),
+    };
+    let x = Tensor::randint(8192, [8, 256], (Kind::Int64, Device::Cpu));
+    let mut group = c.benchmark_group("gpt2_5m_forward_8x256");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(8 * 256));
+    group.bench_function("logits", |b| {
+        b.iter(|| tch::no_grad(|| model.forward_t(&x, false)))
+    });
+    group.bench_function("hidden_states", |b| {
+        b.iter(|| tch::no_grad(|| model.hidden_states(&x)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, forward);
+criterion_main!(benches);

@@ -1,0 +1,3 @@
+fn main() {
+    odyssey_build::link_libtorch();
+}

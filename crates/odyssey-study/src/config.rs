@@ -1,0 +1,399 @@
+//! Study settings: serde structs with defaults, loadable from a TOML or JSON file.
+
+use crate::error::{Result, StudyError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Which device runs the language model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when available, else CPU.
+    #[default]
+    Auto,
+    /// Always the CPU.
+    Cpu,
+    /// CUDA (an error when it is not available).
+    Cuda,
+}
+
+/// Everything a study run needs. Every field has a default, so a config file only names what
+/// it changes. Relative paths are taken from the current directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StudyConfig {
+    /// The base model: an HF folder with `config.json`, `model.safetensors`, `tokenizer.json`.
+    pub model: PathBuf,
+    /// The base model's pretraining corpus (or a sample of it): a folder with splits, a folder
+    /// of files, or one file.
+    pub pretraining_corpus: PathBuf,
+    /// A folder of domains, in M2D2's layout (`<domain>/{train,valid,test}.txt`) or Dolma-style
+    /// JSONL (`<domain>/{train,valid,test}.jsonl[.gz|.zst]`).
+    pub domains: PathBuf,
+    /// Only these domains (by folder name), in this order; all domains when empty.
+    pub only_domains: Vec<String>,
+    /// Output folder: report.md, report.json, plots/, per-domain results and checkpoints.
+    pub out: PathBuf,
+    /// The sentence-transformers folder used for embedding similarity (all-MiniLM-L6-v2).
+    /// Empty: `ODYSSEY_MINILM_DIR` from the environment.
+    pub encoder: PathBuf,
+    /// Seed for sampling, data order and bootstrap.
+    pub seed: u64,
+    /// CPU threads for libtorch and rayon (0: leave the libraries' default).
+    pub threads: usize,
+    /// Device for the language model.
+    pub device: DeviceChoice,
+    /// Continued pretraining.
+    pub training: TrainingSettings,
+    /// Test perplexity.
+    pub eval: EvalSettings,
+    /// Corpus similarity.
+    pub similarity: SimilaritySettings,
+    /// Thresholds of the verdict.
+    pub verdict: VerdictSettings,
+}
+
+/// Continued-pretraining settings (one epoch by default, as in the paper).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingSettings {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Passes over each domain's train split.
+    pub epochs: f64,
+    /// Sequences per optimizer step.
+    pub batch_size: usize,
+    /// Tokens per sequence (at most the model's context).
+    pub block_size: usize,
+    /// Warmup as a fraction of the steps.
+    pub warmup_ratio: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Global gradient-norm clip.
+    pub max_grad_norm: f64,
+    /// Train on at most this many tokens of each domain (0: the whole train split).
+    pub max_train_tokens: usize,
+    /// Evaluate validation perplexity this many times per run (evenly spaced, plus the start).
+    pub evals_per_run: usize,
+    /// Validation tokens per evaluation (0: the whole valid split).
+    pub max_valid_tokens: usize,
+    /// Evaluations in a row without improvement that mark the early-stopping point.
+    pub patience: usize,
+    /// Stop training at the early-stopping point instead of only recording it.
+    pub stop_early: bool,
+}
+
+/// Test-perplexity settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalSettings {
+    /// Score at most this many test tokens per domain (0: the whole test split).
+    pub max_test_tokens: usize,
+    /// Window length in tokens (0: the model's context).
+    pub window: usize,
+    /// Windows scored per forward pass.
+    pub batch_size: usize,
+}
+
+/// Similarity settings: deterministic paragraph samples on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimilaritySettings {
+    /// Paragraphs sampled from each domain's train split.
+    pub domain_samples: usize,
+    /// Paragraphs sampled from the pretraining corpus.
+    pub pretraining_samples: usize,
+    /// Bootstrap resamples for the intervals.
+    pub bootstrap: usize,
+    /// Paragraphs shorter than this (characters) are not sampled.
+    pub min_paragraph_chars: usize,
+}
+
+/// Thresholds of the per-domain verdict (see [`crate::verdict`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerdictSettings {
+    /// A relative perplexity increase above this (in %) counts as degradation.
+    pub degradation_tolerance_pct: f64,
+    /// A relative perplexity decrease below this (in %) is not worth a training run.
+    pub min_gain_pct: f64,
+    /// Tokens listed per domain as explaining the change.
+    pub top_k_tokens: usize,
+}
+
+impl Default for StudyConfig {
+    fn default() -> Self {
+        StudyConfig {
+            model: PathBuf::from("data/default/base-model"),
+            pretraining_corpus: PathBuf::from("data/default/pretraining"),
+            domains: PathBuf::from("data/default/domains"),
+            only_domains: Vec::new(),
+            out: PathBuf::from("odyssey-out"),
+            encoder: PathBuf::new(),
+            seed: 42,
+            threads: 0,
+            device: DeviceChoice::Auto,
+            training: TrainingSettings::default(),
+            eval: EvalSettings::default(),
+            similarity: SimilaritySettings::default(),
+            verdict: VerdictSettings::default(),
+        }
+    }
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        TrainingSettings {
+            lr: 1e-4,
+            epochs: 1.0,
+            batch_size: 8,
+            block_size: 256,
+            warmup_ratio: 0.1,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            max_train_tokens: 0,
+            evals_per_run: 8,
+            max_valid_tokens: 16_384,
+            patience: 2,
+            stop_early: false,
+        }
+    }
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        EvalSettings {
+            max_test_tokens: 0,
+            window: 0,
+            batch_size: 8,
+        }
+    }
+}
+
+impl Default for SimilaritySettings {
+    fn default() -> Self {
+        SimilaritySettings {
+            domain_samples: 200,
+            pretraining_samples: 400,
+            bootstrap: 200,
+            min_paragraph_chars: 100,
+        }
+    }
+}
+
+impl Default for VerdictSettings {
+    fn default() -> Self {
+        VerdictSettings {
+            degradation_tolerance_pct: 0.5,
+            min_gain_pct: 2.0,
+            top_k_tokens: 10,
+        }
+    }
+}
+
+impl StudyConfig {
+    /// Read a config from a `.toml` or `.json` file (decided by the extension; anything else
+    /// is tried as TOML). Fields not in the file keep their defaults; unknown fields are errors.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        Self::parse(&text, is_json, path)
+    }
+
+    /// Parse a config from text (`json`: JSON, else TOML); `path` names the source in errors.
+    pub fn parse(text: &str, json: bool, path: &Path) -> Result<Self> {
+        let cfg: StudyConfig = if json {
+            serde_json::from_str(text).map_err(|e| StudyError::Config {
+                path: path.to_path_buf(),
+                message: format!("line {}, column {}: {e}", e.line(), e.column()),
+            })?
+        } else {
+            toml::from_str(text).map_err(|e| StudyError::Config {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+        };
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Check values that serde cannot: positive sizes, finite rates, sane thresholds.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |message: String| {
+            Err(StudyError::Config {
+                path: path.to_path_buf(),
+                message,
+            })
+        };
+        let t = &self.training;
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return bad(format!("training.lr must be a positive number, got {}", t.lr));
+        }
+        if !(t.epochs.is_finite() && t.epochs > 0.0) {
+            return bad(format!(
+                "training.epochs must be a positive number, got {}",
+                t.epochs
+            ));
+        }
+        if t.batch_size == 0 || t.block_size < 2 {
+            return bad(format!(
+                "training.batch_size must be >= 1 and training.block_size >= 2 (got {} and {})",
+                t.batch_size, t.block_size
+            ));
+        }
+        if !(0.0..1.0).contains(&t.warmup_ratio) {
+            return bad(format!(
+                "training.warmup_ratio must be in [0, 1), got {}",
+                t.warmup_ratio
+            ));
+        }
+        if t.evals_per_run == 0 || t.patience == 0 {
+            return bad("training.evals_per_run and training.patience must be >= 1".into());
+        }
+        if self.eval.batch_size == 0 || (self.eval.window != 0 && self.eval.window < 2) {
+            return bad("eval.batch_size must be >= 1 and eval.window 0 or >= 2".into());
+        }
+        let s = &self.similarity;
+        if s.domain_samples < 2 || s.pretraining_samples < 2 {
+            return bad(format!(
+                "similarity.domain_samples and similarity.pretraining_samples must be >= 2 (got {} and {})",
+                s.domain_samples, s.pretraining_samples
+            ));
+        }
+        let v = &self.verdict;
+        if !(v.degradation_tolerance_pct >= 0.0 && v.min_gain_pct >= 0.0) {
+            return bad("verdict thresholds must be >= 0".into());
+        }
+        if v.top_k_tokens == 0 {
+            return bad("verdict.top_k_tokens must be >= 1".into());
+        }
+        Ok(())
+    }
+
+    /// A short hash of every setting that changes a domain's result (not the output folder,
+    /// thread count or device), used to decide whether a finished domain can be reused.
+    pub fn result_fingerprint(&self) -> String {
+        let mut c = self.clone();
+        c.out = PathBuf::new();
+        c.threads = 0;
+        c.device = DeviceChoice::Auto;
+        c.only_domains.clear();
+        let json = serde_json::to_vec(&c).unwrap_or_default();
+        let digest = Sha256::digest(&json);
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The config as TOML text (what `--print-config` shows; a valid config file).
+pub fn to_toml(cfg: &StudyConfig) -> Result<String> {
+    toml::to_string_pretty(cfg).map_err(|e| StudyError::Config {
+        path: PathBuf::from("<config>"),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_only_what_it_names() {
+        let cfg = StudyConfig::parse(
+            "seed = 7\n[training]\nlr = 3e-4\nmax_train_tokens = 5000\n",
+            false,
+            Path::new("study.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.seed, 7);
+        assert_eq!(cfg.training.lr, 3e-4);
+        assert_eq!(cfg.training.max_train_tokens, 5000);
+        assert_eq!(cfg.training.epochs, 1.0);
+        assert_eq!(cfg.similarity, SimilaritySettings::default());
+    }
+
+    #[test]
+    fn json_and_toml_agree() {
+        let t = StudyConfig::parse(
+            "domains = \"d\"\n[eval]\nmax_test_tokens = 100\n",
+            false,
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        let j = StudyConfig::parse(
+            r#"{"domains": "d", "eval": {"max_test_tokens": 100}}"#,
+            true,
+            Path::new("a.json"),
+        )
+        .unwrap();
+        assert_eq!(t, j);
+        assert_eq!(t.domains, PathBuf::from("d"));
+    }
+
+    #[test]
+    fn unknown_field_is_an_error_naming_the_file() {
+        let e = StudyConfig::parse("[training]\nlearning_rate = 1.0\n", false, Path::new("x.toml"))
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("x.toml:"), "{msg}");
+        assert!(msg.contains("learning_rate"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        for text in [
+            "[training]\nlr = -1.0\n",
+            "[training]\nepochs = 0.0\n",
+            "[training]\nwarmup_ratio = 1.5\n",
+            "[similarity]\ndomain_samples = 1\n",
+            "[verdict]\ntop_k_tokens = 0\n",
+        ] {
+            assert!(
+                StudyConfig::parse(text, false, Path::new("c.toml")).is_err(),
+                "{text}"
+            );
+        }
+        let e = StudyConfig::parse("{\"seed\": \"x\"}", true, Path::new("c.json")).unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn from_file_reads_both_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("s.toml");
+        std::fs::write(&t, "seed = 3\n").unwrap();
+        assert_eq!(StudyConfig::from_file(&t).unwrap().seed, 3);
+        let j = dir.path().join("s.json");
+        std::fs::write(&j, "{\"seed\": 4}").unwrap();
+        assert_eq!(StudyConfig::from_file(&j).unwrap().seed, 4);
+        assert!(matches!(
+            StudyConfig::from_file(&dir.path().join("missing.toml")),
+            Err(StudyError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn toml_round_trips() {
+        let mut cfg = StudyConfig::default();
+        cfg.only_domains = vec!["a".into(), "b".into()];
+        cfg.training.lr = 2.5e-4;
+        let text = to_toml(&cfg).unwrap();
+        assert_eq!(StudyConfig::parse(&text, false, Path::new("t.toml")).unwrap(), cfg);
+    }
+
+    #[test]
+    fn fingerprint_ignores_output_and_threads_only() {
+        let a = StudyConfig::default();
+        let mut b = a.clone();
+        b.out = "elsewhere".into();
+        b.threads = 2;
+        assert_eq!(a.result_fingerprint(), b.result_fingerprint());
+        b.training.lr = 1e-3;
+        assert_ne!(a.result_fingerprint(), b.result_fingerprint());
+    }
+}

@@ -1,0 +1,268 @@
+//! Running the study: every domain (or its saved result), then the analysis across domains
+//! and the report.
+
+use crate::adapt::continue_pretraining;
+use crate::analysis::correlations;
+use crate::config::{DeviceChoice, StudyConfig};
+use crate::data::{Corpora, DomainData};
+use crate::domain::DomainResult;
+use crate::error::{Result, StudyError};
+use crate::resume::{fingerprint_path, OutputLayout};
+use crate::scoring::{decomposition_record, perplexity_record, score, TestSet};
+use crate::similarity::{PretrainingSample, SimilarityProbe};
+use crate::summary::{findings, order_by_similarity, shared_degrading_tokens, StudyReport};
+use crate::verdict::{decide, VerdictInputs};
+use odyssey_core::TokenizerHandle;
+use odyssey_train::{AnyModel, CausalLm, LmScorer};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Instant;
+use tch::Device;
+
+/// Pick the device for `choice`: CUDA when asked or when `Auto` finds one, else the CPU.
+pub fn select_device(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+        DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        DeviceChoice::Cuda => Err(StudyError::Invalid(
+            "device = cuda, but libtorch sees no CUDA device".into(),
+        )),
+    }
+}
+
+fn describe_device(d: Device) -> String {
+    match d {
+        Device::Cuda(i) => format!("CUDA device {i}"),
+        _ => format!("CPU ({} threads)", tch::get_num_threads()),
+    }
+}
+
+/// Check that the model folder has what the study reads, with a clear error otherwise.
+fn check_model_dir(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(StudyError::Invalid(format!(
+            "model folder {} does not exist (expected an HF folder with config.json, model.safetensors, tokenizer.json)",
+            dir.display()
+        )));
+    }
+    for f in ["config.json", "tokenizer.json"] {
+        if !dir.join(f).is_file() {
+            return Err(StudyError::Invalid(format!(
+                "model folder {} has no {f}",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn load_model(dir: &Path, device: Device) -> Result<AnyModel> {
+    AnyModel::from_pretrained(dir, device)
+        .map_err(|e| StudyError::stage(format!("loading the model from {}", dir.display()), e))
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Run the study described by `config` and write its report into `config.out`: `report.md`,
+/// `report.json`, `plots/*.svg`, and `domains/<name>.json` per finished domain. Domains
+/// finished by an earlier run with the same settings and inputs are reused; a domain whose
+/// training was interrupted resumes from its newest checkpoint.
+pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
+    let started = Instant::now();
+    config.validate(Path::new("<config>"))?;
+    check_model_dir(&config.model)?;
+    if config.threads > 0 {
+        tch::set_num_threads(config.threads as i32);
+        // The global pool can be set once per process; a second study in the same process
+        // keeps the first setting.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .build_global();
+    }
+    let device = select_device(config.device)?;
+    let corpora = Corpora::open(config)?;
+    let tokenizer = crate::data::load_tokenizer(&config.model)?;
+    let names = corpora.domain_names(&config.only_domains)?;
+    let out = OutputLayout::new(&config.out);
+    out.prepare()?;
+
+    let model_fp = fingerprint_path(&config.model)?;
+    let pre_fp = fingerprint_path(&config.pretraining_corpus)?;
+    let settings_fp = config.result_fingerprint();
+    let mut model_description = String::new();
+    let mut results = Vec::new();
+    let mut resumed = Vec::new();
+    let mut probe: Option<SimilarityProbe> = None;
+    let mut pre_sample: Option<PretrainingSample> = None;
+    for (i, name) in names.iter().enumerate() {
+        let dom_fp = fingerprint_path(&corpora.domain_root(name)?)?;
+        let fp = short_hash(&[&settings_fp, &model_fp, &pre_fp, &dom_fp]);
+        if let Some(r) = out.load_finished(name, &fp)? {
+            eprintln!("[{}/{}] {name}: finished earlier, reused", i + 1, names.len());
+            resumed.push(name.clone());
+            results.push(r);
+            continue;
+        }
+        eprintln!("[{}/{}] {name}", i + 1, names.len());
+        if probe.is_none() {
+            let p = SimilarityProbe::new(config, device)?;
+            pre_sample = Some(p.pretraining_sample(&corpora, &tokenizer, config)?);
+            probe = Some(p);
+        }
+        let (Some(p), Some(pre)) = (probe.as_ref(), pre_sample.as_ref()) else {
+            return Err(StudyError::Invalid("similarity probe unavailable".into()));
+        };
+        let data = corpora.domain_data(name, &tokenizer)?;
+        let r = study_domain(config, device, &out, name, &fp, &corpora, &data, p, pre, &tokenizer)?;
+        model_description = r.1;
+        out.save_finished(&r.0)?;
+        results.push(r.0);
+    }
+    if model_description.is_empty() {
+        let m = load_model(&config.model, device)?;
+        model_description = LmScorer::new(m, 1).describe_model();
+    }
+
+    order_by_similarity(&mut results);
+    let corr = correlations(&results, config)?;
+    let shared = shared_degrading_tokens(&results);
+    let tol = config.verdict.degradation_tolerance_pct;
+    let report = StudyReport {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config: config.clone(),
+        model: format!("{} ({})", config.model.display(), model_description),
+        device: describe_device(device),
+        any_degraded: results.iter().any(|d| d.degraded(tol)),
+        findings: findings(&results, &corr, &shared, tol),
+        shared_degrading_tokens: shared,
+        correlations: corr,
+        domains: results,
+        resumed,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    crate::plots::write_all(&out.plots(), &report.domains, report.correlations.first())?;
+    crate::report::json::write_report(out.root(), &report)?;
+    crate::report::markdown::write_report(out.root(), &report)?;
+    Ok(report)
+}
+
+/// Everything for one domain; returns the result and the model's description.
+#[allow(clippy::too_many_arguments)]
+fn study_domain(
+    config: &StudyConfig,
+    device: Device,
+    out: &OutputLayout,
+    name: &str,
+    fingerprint: &str,
+    corpora: &Corpora,
+    data: &DomainData,
+    probe: &SimilarityProbe,
+    pre: &PretrainingSample,
+    tokenizer: &odyssey_corpus::HfTokenizer,
+) -> Result<(DomainResult, String)> {
+    let ctx = |what: &str| format!("{name}: {what}");
+    eprintln!("  similarity to the pretraining corpus");
+    let similarity = probe.compare(pre, corpora, data, tokenizer, config)?;
+
+    eprintln!("  base model on the test split");
+    let test = TestSet::new(tokenizer, data.test_docs.clone(), config.eval.max_test_tokens)
+        .map_err(|e| StudyError::stage(ctx("test split"), e))?;
+    let base_model = load_model(&config.model, device)?;
+    base_model
+        .check_tokenizer_vocab(tokenizer.vocab_size())
+        .map_err(|e| StudyError::stage(ctx("tokenizer against the model"), e))?;
+    let scorer = LmScorer::new(base_model, config.eval.batch_size);
+    let description = scorer.describe_model();
+    let base_scores = score(&scorer, tokenizer, &test, config.eval.window, config.eval.batch_size)?;
+    let mut model = scorer.into_model();
+
+    eprintln!("  continued pretraining");
+    let training = continue_pretraining(
+        &mut model,
+        &data.train_tokens,
+        &data.valid_tokens,
+        &config.training,
+        config.seed,
+        config.threads,
+        &out.checkpoints(name),
+        name,
+    )?;
+
+    eprintln!("  adapted model on the test split");
+    let scorer = LmScorer::new(model, config.eval.batch_size);
+    let adapted_scores =
+        score(&scorer, tokenizer, &test, config.eval.window, config.eval.batch_size)?;
+    let decomposition = decomposition_record(
+        &base_scores,
+        &adapted_scores,
+        tokenizer,
+        config.verdict.top_k_tokens,
+    )?;
+    let base = perplexity_record(&base_scores.metrics());
+    let adapted = perplexity_record(&adapted_scores.metrics());
+    let first = training.valid_ppl.first().map(|p| p.value).unwrap_or(f64::NAN);
+    let last = training
+        .valid_ppl
+        .last()
+        .map(|p| (p.value, p.step))
+        .unwrap_or((f64::NAN, 0));
+    let verdict = decide(
+        &VerdictInputs {
+            base_ppl: base.token_ppl,
+            adapted_ppl: adapted.token_ppl,
+            base_ppl_filtered: decomposition.base_ppl_filtered,
+            adapted_ppl_filtered: decomposition.adapted_ppl_filtered,
+            filtered_set: decomposition.filtered_set.clone(),
+            filtered_share: decomposition.filtered_positions as f64
+                / decomposition.positions.max(1) as f64,
+            valid_ppl_start: first,
+            valid_ppl_best: (training.best_valid_ppl, training.best_step),
+            valid_ppl_end: last,
+            early_stop_step: training.early_stop_step,
+            top_degrading: (
+                decomposition.top_degrading_share_of_losses,
+                decomposition
+                    .top_degrading
+                    .iter()
+                    .take(5)
+                    .map(|t| crate::summary::show_token(&t.text))
+                    .collect(),
+            ),
+        },
+        &config.verdict,
+    );
+    Ok((
+        DomainResult {
+            name: name.to_string(),
+            fingerprint: fingerprint.to_string(),
+            train_tokens: data.train_tokens.len(),
+            valid_tokens: data.valid_tokens.len(),
+            similarity,
+            base,
+            adapted,
+            training,
+            decomposition,
+            verdict,
+        },
+        description,
+    ))
+}
+
+/// A short description of the scorer's model.
+trait DescribeModel {
+    fn describe_model(&self) -> String;
+}
+
+impl DescribeModel for LmScorer<AnyModel> {
+    fn describe_model(&self) -> String {
+        odyssey_core::TokenScorer::describe(self)
+    }
+}

@@ -1,0 +1,31 @@
+//! `report.json`: the whole [`StudyReport`], and the per-domain result files.
+
+use crate::error::{Result, StudyError};
+use crate::summary::StudyReport;
+use std::path::Path;
+
+/// Serialise `value` as pretty JSON to `path` atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| StudyError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    odyssey_core::fs::write_atomic(path, &bytes).map_err(|e| StudyError::stage("writing", e))
+}
+
+/// Read a JSON file written by [`write_json`].
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|source| StudyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| StudyError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Write `report.json` into `out`.
+pub fn write_report(out: &Path, report: &StudyReport) -> Result<()> {
+    write_json(&out.join("report.json"), report)
+}

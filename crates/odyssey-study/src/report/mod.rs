@@ -1,0 +1,4 @@
+//! The report files: Markdown and JSON, written atomically.
+
+pub mod json;
+pub mod markdown;

@@ -1,0 +1,136 @@
+//! The study end to end on real data: the embedded default's base model, two real domains,
+//! the real MiniLM encoder, tiny settings. Checks the report files and their content, and that
+//! a rerun resumes from the finished domains.
+
+use odyssey_study::{run_study, StudyConfig, StudyReport};
+use std::path::{Path, PathBuf};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/default");
+
+fn tiny_config(out: &Path) -> StudyConfig {
+    let data = PathBuf::from(DATA);
+    let mut cfg = StudyConfig {
+        model: data.join("base-model"),
+        pretraining_corpus: data.join("pretraining"),
+        domains: data.join("domains"),
+        only_domains: vec!["wiki_music".into(), "arxiv_cs".into(), "speeches_us_gov".into()],
+        out: out.to_path_buf(),
+        threads: 2,
+        ..StudyConfig::default()
+    };
+    cfg.training.max_train_tokens = 4 * 8 * 128;
+    cfg.training.block_size = 128;
+    cfg.training.evals_per_run = 2;
+    cfg.training.max_valid_tokens = 2 * 128;
+    cfg.training.lr = 1e-3;
+    cfg.eval.max_test_tokens = 1024;
+    cfg.similarity.domain_samples = 6;
+    cfg.similarity.pretraining_samples = 12;
+    cfg.similarity.bootstrap = 20;
+    cfg
+}
+
+#[test]
+fn study_runs_end_to_end_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path());
+    let report = run_study(&cfg).unwrap();
+
+    // The three domains, each fully measured, most similar first.
+    assert_eq!(report.domains.len(), 3);
+    let cos: Vec<f64> = report
+        .domains
+        .iter()
+        .map(|d| d.similarity.centroid_cosine.value)
+        .collect();
+    assert!(cos.windows(2).all(|w| w[0] >= w[1]), "{cos:?}");
+    for d in &report.domains {
+        let c = d.similarity.centroid_cosine;
+        assert!(c.lo <= c.value && c.value <= c.hi && c.value > 0.0 && c.value <= 1.0, "{c:?}");
+        assert!(d.base.token_ppl.is_finite() && d.base.token_ppl > 1.0);
+        assert!(d.adapted.token_ppl.is_finite() && d.adapted.token_ppl > 1.0);
+        assert_eq!(d.base.tokens, d.adapted.tokens);
+        assert!(d.training.steps >= 1 && d.training.tokens > 0);
+        assert!(d.training.valid_ppl.len() >= 2, "{:?}", d.training.valid_ppl);
+        let dec = &d.decomposition;
+        assert_eq!(dec.positions, d.base.tokens);
+        // ΔNLL totals agree with the pooled perplexities: Σ ΔNLL = n · ln(adapted / base).
+        let expected = d.base.tokens as f64 * (d.adapted.token_ppl / d.base.token_ppl).ln();
+        assert!(
+            (dec.total_delta_nll - expected).abs() < 1e-3 * expected.abs().max(1.0),
+            "{} vs {expected}",
+            dec.total_delta_nll
+        );
+        assert!(!dec.top_degrading.is_empty() && !d.verdict.evidence.is_empty());
+        assert_eq!(d.verdict.degraded, d.degraded(cfg.verdict.degradation_tolerance_pct));
+    }
+    assert_eq!(report.correlations.len(), 1);
+    assert_eq!(report.correlations[0].n, 3);
+    assert_eq!(
+        report.any_degraded,
+        report.domains.iter().any(|d| d.verdict.degraded)
+    );
+
+    // The files: Markdown with every domain, JSON equal to the returned report, four SVGs.
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for d in &report.domains {
+        assert!(md.contains(&format!("### {}: ", d.name)), "{md}");
+    }
+    assert!(md.contains("## Correlation of Δ perplexity with similarity"));
+    let json: StudyReport =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(json.domains, report.domains);
+    for svg in [
+        "similarity_vs_delta.svg",
+        "perplexity_before_after.svg",
+        "token_contributions.svg",
+        "training_curves.svg",
+    ] {
+        let s = std::fs::read_to_string(dir.path().join("plots").join(svg)).unwrap();
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{svg}");
+    }
+    let leftovers: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Rerun after losing one domain's result: the other two are reused as they were.
+    std::fs::remove_file(dir.path().join("domains/arxiv_cs.json")).unwrap();
+    std::fs::remove_file(dir.path().join("report.md")).unwrap();
+    let again = run_study(&cfg).unwrap();
+    assert_eq!(again.resumed.len(), 2, "{:?}", again.resumed);
+    assert!(!again.resumed.contains(&"arxiv_cs".to_string()));
+    let find = |r: &StudyReport, n: &str| r.domains.iter().find(|d| d.name == n).cloned().unwrap();
+    assert_eq!(find(&again, "wiki_music"), find(&report, "wiki_music"));
+    // The retrained domain resumed from its finished checkpoint: same numbers.
+    let (a, b) = (find(&again, "arxiv_cs"), find(&report, "arxiv_cs"));
+    assert!((a.adapted.token_ppl - b.adapted.token_ppl).abs() < 1e-6 * b.adapted.token_ppl);
+    assert!(dir.path().join("report.md").exists());
+}
+
+#[test]
+fn a_missing_model_is_a_clear_error_and_writes_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    cfg.model = dir.path().join("no-such-model");
+    let e = run_study(&cfg).unwrap_err().to_string();
+    assert!(e.contains("no-such-model"), "{e}");
+    assert!(!dir.path().join("report.md").exists());
+    assert!(!dir.path().join("report.json").exists());
+}
+
+fn walk(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

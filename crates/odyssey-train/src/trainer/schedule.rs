@@ -1,0 +1,104 @@
+//! Learning-rate schedules with warmup, following the formulas of HF transformers'
+//! `get_{constant,linear,cosine}_schedule_with_warmup` (the multiplier applied to the peak rate
+//! for the optimizer step with 0-based index `step`).
+
+use serde::{Deserialize, Serialize};
+
+/// The shape of the learning-rate curve after warmup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// Stay at the peak rate.
+    Constant,
+    /// Decay linearly from the peak to 0 at the last step.
+    #[default]
+    Linear,
+    /// Half a cosine from the peak to 0 at the last step.
+    Cosine,
+}
+
+/// How long the linear warmup from 0 to the peak rate lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warmup {
+    /// A number of optimizer steps.
+    Steps(usize),
+    /// A share of the total optimizer steps, rounded up (HF `TrainingArguments` rule).
+    Ratio(f64),
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Warmup::Steps(0)
+    }
+}
+
+impl Warmup {
+    /// Warmup length in steps for a run of `total_steps` optimizer steps.
+    pub fn steps(&self, total_steps: usize) -> usize {
+        match *self {
+            Warmup::Steps(n) => n,
+            Warmup::Ratio(r) => (total_steps as f64 * r).ceil() as usize,
+        }
+    }
+}
+
+/// A learning-rate schedule resolved for a run's length.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LrSchedule {
+    /// The curve after warmup.
+    pub kind: ScheduleKind,
+    /// Warmup steps.
+    pub warmup_steps: usize,
+    /// Total optimizer steps of the run.
+    pub total_steps: usize,
+}
+
+impl LrSchedule {
+    /// A schedule of `kind` with `warmup` for a run of `total_steps` steps.
+    pub fn new(kind: ScheduleKind, warmup: Warmup, total_steps: usize) -> Self {
+        LrSchedule {
+            kind,
+            warmup_steps: warmup.steps(total_steps),
+            total_steps,
+        }
+    }
+
+    /// The multiplier of the peak rate at the optimizer step with 0-based index `step`.
+    pub fn factor(&self, step: usize) -> f64 {
+        let (s, w, t) = (step as f64, self.warmup_steps as f64, self.total_steps as f64);
+        if step < self.warmup_steps {
+            return s / w.max(1.0);
+        }
+        match self.kind {
+            ScheduleKind::Constant => 1.0,
+            ScheduleKind::Linear => ((t - s) / (t - w).max(1.0)).max(0.0),
+            ScheduleKind::Cosine => {
+                let progress = (s - w) / (t - w).max(1.0);
+                (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_rises_linearly_then_linear_decays_to_zero() {
+        let s = LrSchedule::new(ScheduleKind::Linear, Warmup::Steps(4), 12);
+        assert_eq!(s.factor(0), 0.0);
+        assert_eq!(s.factor(2), 0.5);
+        assert_eq!(s.factor(4), 1.0);
+        assert_eq!(s.factor(8), 0.5);
+        assert_eq!(s.factor(12), 0.0);
+        assert_eq!(s.factor(20), 0.0);
+    }
+
+    #[test]
+    fn ratio_rounds_up() {
+        assert_eq!(Warmup::Ratio(0.1).steps(37), 4);
+        assert_eq!(Warmup::Ratio(0.0).steps(37), 0);
+    }
+}

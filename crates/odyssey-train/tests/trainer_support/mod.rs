@@ -1,0 +1,58 @@
+//! Shared pieces of the trainer tests: real text from odyssey-mini as byte tokens and a tiny
+//! GPT-2 over the 256 byte values.
+
+#![allow(dead_code)]
+
+use odyssey_train::trainer::PackedBlocks;
+use odyssey_train::{Gpt2Config, Gpt2Lm};
+use std::path::PathBuf;
+use tch::Device;
+
+pub const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/odyssey-mini"
+);
+pub const BLOCK: usize = 32;
+pub const NEWLINE: u32 = b'\n' as u32;
+
+/// The UTF-8 bytes of the `text` fields of `<domain>/<split>.jsonl` (documents joined by a
+/// blank line), cut to `n_blocks` whole blocks of [`BLOCK`] byte tokens.
+pub fn byte_blocks(domain: &str, split: &str, n_blocks: usize) -> PackedBlocks<'static> {
+    let path = PathBuf::from(DATA).join(domain).join(format!("{split}.jsonl"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut tokens = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        tokens.extend(v["text"].as_str().unwrap().bytes().map(u32::from));
+        tokens.extend([NEWLINE, NEWLINE]);
+        if tokens.len() >= n_blocks * BLOCK {
+            break;
+        }
+    }
+    assert!(tokens.len() >= n_blocks * BLOCK, "{} is too short", path.display());
+    tokens.truncate(n_blocks * BLOCK);
+    PackedBlocks::new(tokens, BLOCK).unwrap()
+}
+
+/// A 2-layer GPT-2 (n_embd 32, 2 heads, context 32) over byte tokens, initialised from `seed`.
+pub fn tiny_gpt2(seed: i64, dropout: f64) -> Gpt2Lm {
+    tch::manual_seed(seed);
+    let cfg = Gpt2Config {
+        resid_pdrop: dropout,
+        embd_pdrop: dropout,
+        attn_pdrop: dropout,
+        ..Gpt2Config::small(256, BLOCK, 32, 2, 2)
+    };
+    Gpt2Lm::gpt2(&cfg, Device::Cpu).unwrap()
+}
+
+/// All variables of a model, by name, as flat f32 vectors.
+pub fn weights(vs: &tch::nn::VarStore) -> Vec<(String, Vec<f32>)> {
+    let mut v: Vec<(String, Vec<f32>)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, t)| (k, Vec::<f32>::try_from(t.view([-1])).unwrap()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
