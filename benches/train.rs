@@ -1,6 +1,7 @@
 //! Criterion benchmarks for odyssey-train: one forward pass (no gradients) of the small GPT-2
 //! of `examples/bench_train.rs` (vocab 8192, n_embd 256, 4 layers, 4 heads) on a batch of
-//! 8×256 tokens, fp32 on the CPU with 2 threads, logits and without the output projection.
+//! 8×256 tokens, fp32 on the CPU with 2 threads: full logits, and final hidden states only
+//! (without the output projection).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use odyssey_train::{CausalLm, Gpt2Config, Gpt2Lm};

@@ -8,7 +8,8 @@
 //!     --domains path/to/domains --out my-study
 //! ```
 //!
-//! Writes `report.md`, `report.json` and `plots/*.svg` to `--out` (default `odyssey-out`).
+//! Without `--config`, the settings of the embedded default come from
+//! `data/default/study.toml`. Writes `report.md`, `report.json` and `plots/*.svg` to `--out` (default `odyssey-out`).
 //! Rerunning with the same settings resumes from the finished domains and checkpoints.
 
 use anyhow::Context;
@@ -92,12 +93,19 @@ fn main() -> anyhow::Result<()> {
     let mut cfg = match &args.config {
         Some(p) => StudyConfig::from_file(p)?,
         None => {
+            // The embedded default: its settings file, with its paths made absolute.
             let d = PathBuf::from(DEFAULT_DATA);
+            let settings = d.join("study.toml");
+            let base = if settings.is_file() {
+                StudyConfig::from_file(&settings)?
+            } else {
+                StudyConfig::default()
+            };
             StudyConfig {
                 model: d.join("base-model"),
                 pretraining_corpus: d.join("pretraining"),
                 domains: d.join("domains"),
-                ..StudyConfig::default()
+                ..base
             }
         }
     };

@@ -20,7 +20,7 @@ use odyssey::train::trainer::{
     AdamWConfig, Duration, EarlyStopping, PackedBlocks, ScheduleKind, StopRule, Trainer,
     TrainerConfig, Warmup,
 };
-use odyssey::train::{CausalLm, Gpt2Config, Gpt2Lm};
+use odyssey::train::{Gpt2Config, Gpt2Lm};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -58,7 +58,9 @@ lines = [
     "",
     f"Measured {datetime.date.today()} on {cpu}, {os.cpu_count()} logical CPUs visible, "
     f"{threads} intra-op threads on both sides, fp32, best of {rounds} alternating rounds "
-    "(10 timed steps each after 2 warm-up steps).",
+    "(10 timed steps each after 2 warm-up steps); 1-minute load average when the figures were "
+    f"written: {os.getloadavg()[0]:.1f} (on a shared machine, a load above the thread count "
+    "depresses both sides and the peak alike).",
     "",
     "Command: `scripts/bench/train_gpt2.sh " + f"{threads} {rounds}` (Rust: `examples/bench_train.rs`; "
     "peer: `scripts/bench/peers/hf_gpt2_anchor.py`, a copy of `../shared/bench/hf_gpt2_anchor.py`).",

@@ -5,7 +5,7 @@
 //! `libtorch_cuda.so` (nothing references it directly), so `tch::Cuda::is_available()` would be
 //! false. Call [`link_libtorch`] from `build.rs` to fix both:
 //!
-//! ```no_run
+//! ```text
 //! // build.rs
 //! fn main() {
 //!     odyssey_build::link_libtorch();

@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 /// `odyssey-train` implements it for its `tch` models; `odyssey-perplexity` builds windows,
 /// calls it and pools the results, and so never links libtorch.
 pub trait TokenScorer {
-    /// The longest window (in tokens) the model accepts.
+    /// The longest window (in tokens) [`token_log_probs`](Self::token_log_probs) accepts.
+    ///
+    /// A window's last token is only predicted, never fed to the model, so a model with `P`
+    /// positions accepts windows of `P + 1` tokens and reports `P + 1` here.
     fn max_length(&self) -> usize;
 
     /// Size of the model's output vocabulary; ids must be below it.

@@ -15,7 +15,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let corpus = DomainCollection::open(data)?;
     let source = corpus.domain(domain)?;
-    let tok = train_byte_level_bpe_on(source, split.parse()?, &BpeTrainingOptions::gpt2(vocab.parse()?))?;
+    let tok = train_byte_level_bpe_on(
+        source,
+        split.parse()?,
+        &BpeTrainingOptions::gpt2(vocab.parse()?),
+    )?;
     tok.save(out)?;
     println!("saved {out}");
     Ok(())

@@ -20,9 +20,12 @@ const PATTERN: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{
 /// Entries a per-thread word cache holds before it is cleared.
 const CACHE_LIMIT: usize = 1 << 18;
 
+/// Pre-token (raw text) to ids.
+type WordCache = AHashMap<Box<str>, Box<[u32]>>;
+
 thread_local! {
-    static WORD_CACHE: RefCell<(u64, AHashMap<Box<str>, Box<[u32]>>)> =
-        RefCell::new((0, AHashMap::new()));
+    /// The word cache of this thread, with the fingerprint of the tokenizer that filled it.
+    static WORD_CACHE: RefCell<(u64, WordCache)> = RefCell::new((0, WordCache::new()));
 }
 
 /// GPT-2's reversible byte-to-character table.
@@ -164,5 +167,41 @@ impl ByteLevelFast {
             });
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_table_is_gpt2s_alphabet() {
+        let ours: std::collections::BTreeSet<char> = bytes_to_chars().into_iter().collect();
+        let hf: std::collections::BTreeSet<char> =
+            tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet()
+                .into_iter()
+                .collect();
+        assert_eq!(ours.len(), 256);
+        assert_eq!(ours, hf);
+        assert_eq!(bytes_to_chars()[b' ' as usize], 'Ġ');
+        assert_eq!(bytes_to_chars()[b'\n' as usize], 'Ċ');
+    }
+
+    #[test]
+    fn split_applies_the_whitespace_lookahead() {
+        let tok: Tokenizer = crate::train::train_byte_level_bpe(
+            ["a b"].iter(),
+            &crate::BpeTrainingOptions::gpt2(260),
+        )
+        .unwrap()
+        .inner()
+        .clone();
+        let fast = ByteLevelFast::for_tokenizer(&tok, 1).unwrap();
+        let mut pieces = Vec::new();
+        fast.split("Hello  world\n\nIt's 42!!  ", |p| pieces.push(p));
+        assert_eq!(
+            pieces,
+            ["Hello", " ", " world", "\n", "\n", "It", "'s", " 42", "!!", "  "]
+        );
     }
 }

@@ -78,10 +78,15 @@ impl CacheHeader {
             what,
         };
         if b.len() < HEADER_LEN {
-            return Err(corrupt(format!("{} bytes, shorter than the {HEADER_LEN}-byte header", b.len())));
+            return Err(corrupt(format!(
+                "{} bytes, shorter than the {HEADER_LEN}-byte header",
+                b.len()
+            )));
         }
         if b[0..8] != CACHE_MAGIC {
-            return Err(corrupt("wrong magic bytes (not an Odyssey token cache)".into()));
+            return Err(corrupt(
+                "wrong magic bytes (not an Odyssey token cache)".into(),
+            ));
         }
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| {
@@ -100,10 +105,16 @@ impl CacheHeader {
             skipped: u64_at(56),
         };
         if h.version != CACHE_VERSION {
-            return Err(corrupt(format!("format version {} (this build reads {CACHE_VERSION})", h.version)));
+            return Err(corrupt(format!(
+                "format version {} (this build reads {CACHE_VERSION})",
+                h.version
+            )));
         }
         if h.token_bytes != 2 && h.token_bytes != 4 {
-            return Err(corrupt(format!("{} bytes per token (expected 2 or 4)", h.token_bytes)));
+            return Err(corrupt(format!(
+                "{} bytes per token (expected 2 or 4)",
+                h.token_bytes
+            )));
         }
         Ok(h)
     }
@@ -113,7 +124,12 @@ impl CacheHeader {
     }
 
     fn expected_file_len(&self) -> Option<u64> {
-        let tok = self.tokens.checked_mul(self.token_bytes as u64)?.checked_add(7)? / 8 * 8;
+        let tok = self
+            .tokens
+            .checked_mul(self.token_bytes as u64)?
+            .checked_add(7)?
+            / 8
+            * 8;
         let offs = self.documents.checked_add(1)?.checked_mul(8)?;
         (HEADER_LEN as u64).checked_add(tok)?.checked_add(offs)
     }
@@ -212,7 +228,7 @@ pub enum CacheStatus {
 /// A tokenized split on disk, memory-mapped.
 ///
 /// ```
-/// use odyssey_core::Split;
+/// use odyssey_core::{Split, TokenizerHandle};
 /// use odyssey_corpus::{CacheOptions, CacheStatus, DomainCollection, HfTokenizer, Remainder, TokenCache};
 /// let tok = HfTokenizer::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bpe1024/tokenizer.json"))?;
 /// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini"))?;
@@ -246,6 +262,13 @@ impl TokenCache {
             });
         }
         let file = std::fs::File::open(path).map_err(|e| CorpusError::io(path, e))?;
+        let len = file.metadata().map_err(|e| CorpusError::io(path, e))?.len();
+        if len < HEADER_LEN as u64 {
+            return Err(CorpusError::CacheCorrupt {
+                path: path.to_path_buf(),
+                what: format!("{len} bytes, shorter than the {HEADER_LEN}-byte header"),
+            });
+        }
         // SAFETY: the file is only read through the map. Caches are written to a temporary
         // file and renamed into place, so a file being rebuilt is a new inode and never changes
         // under an existing map.
@@ -257,7 +280,12 @@ impl TokenCache {
         };
         match header.expected_file_len() {
             Some(n) if n == map.len() as u64 => {}
-            Some(n) => return Err(corrupt(format!("{} bytes, the header announces {n}", map.len()))),
+            Some(n) => {
+                return Err(corrupt(format!(
+                    "{} bytes, the header announces {n}",
+                    map.len()
+                )))
+            }
             None => return Err(corrupt("header counts overflow".into())),
         }
         let cache = TokenCache {
@@ -270,14 +298,20 @@ impl TokenCache {
             || offs.last() != Some(&header.tokens)
             || offs.windows(2).any(|w| w[0] > w[1])
         {
-            return Err(corrupt("document offsets are not increasing from 0 to the token count".into()));
+            return Err(corrupt(
+                "document offsets are not increasing from 0 to the token count".into(),
+            ));
         }
         Ok(cache)
     }
 
     /// Open a cache and check that it was made by `tokenizer_fingerprint` from
     /// `source_fingerprint`; a difference is [`CorpusError::CacheMismatch`].
-    pub fn open_checked(path: impl AsRef<Path>, tokenizer_fingerprint: u64, source_fingerprint: u64) -> Result<TokenCache> {
+    pub fn open_checked(
+        path: impl AsRef<Path>,
+        tokenizer_fingerprint: u64,
+        source_fingerprint: u64,
+    ) -> Result<TokenCache> {
         let cache = Self::open(path)?;
         if let Some(what) = cache.mismatch(tokenizer_fingerprint, source_fingerprint) {
             return Err(CorpusError::CacheMismatch {
@@ -370,9 +404,13 @@ impl TokenCache {
             .progress
             .then(|| bytes_progress(&format!("tokenizing {} {split}", source.name())));
         let mut writer = CacheWriter::create(path, tokenizer.vocab_size() as u64)?;
-        for_each_encoded(&Dyn(source), split, tokenizer, progress.as_ref(), |_, ids| {
-            writer.push(ids)
-        })?;
+        for_each_encoded(
+            &Dyn(source),
+            split,
+            tokenizer,
+            progress.as_ref(),
+            |_, ids| writer.push(ids),
+        )?;
         if let Some(p) = progress {
             p.finish_and_clear();
         }
@@ -457,9 +495,16 @@ impl TokenCache {
     }
 
     /// A lazy view of the packed blocks, read from the map on demand (no copy of the corpus).
-    pub fn blocks(&self, block_size: usize, remainder: Remainder, eos: u32) -> Result<CacheBlocks<'_>> {
+    pub fn blocks(
+        &self,
+        block_size: usize,
+        remainder: Remainder,
+        eos: u32,
+    ) -> Result<CacheBlocks<'_>> {
         if block_size == 0 {
-            return Err(CorpusError::InvalidInput("block size must be at least 1".into()));
+            return Err(CorpusError::InvalidInput(
+                "block size must be at least 1".into(),
+            ));
         }
         let stream = self.header.tokens as usize + self.documents();
         let len = match remainder {
@@ -607,7 +652,12 @@ impl CacheWriter {
         Ok(())
     }
 
-    fn finish(mut self, tokenizer_fingerprint: u64, source_fingerprint: u64, skipped: u64) -> Result<TokenCache> {
+    fn finish(
+        mut self,
+        tokenizer_fingerprint: u64,
+        source_fingerprint: u64,
+        skipped: u64,
+    ) -> Result<TokenCache> {
         let path = self.path.clone();
         let io = |e| CorpusError::io(&path, e);
         let header = CacheHeader {

@@ -74,8 +74,8 @@ impl Domain {
         }
     }
 
-    fn rename(self, name: String) -> Named {
-        Named { name, domain: self }
+    fn rename(self, name: String) -> NamedDomain {
+        NamedDomain { name, domain: self }
     }
 }
 
@@ -105,12 +105,12 @@ impl DocumentSource for Domain {
 /// A domain under its name in a collection (`wiki_music`, or `m2d2-layout/wiki_music` for a
 /// domain of a nested collection).
 #[derive(Debug, Clone)]
-pub struct Named {
+pub struct NamedDomain {
     name: String,
     domain: Domain,
 }
 
-impl Named {
+impl NamedDomain {
     /// The domain itself.
     pub fn domain(&self) -> &Domain {
         &self.domain
@@ -122,7 +122,7 @@ impl Named {
     }
 }
 
-impl DocumentSource for Named {
+impl DocumentSource for NamedDomain {
     fn name(&self) -> &str {
         &self.name
     }
@@ -181,7 +181,7 @@ impl Default for CollectionOptions {
 #[derive(Debug, Clone)]
 pub struct DomainCollection {
     root: PathBuf,
-    domains: Vec<Named>,
+    domains: Vec<NamedDomain>,
 }
 
 impl DomainCollection {
@@ -191,7 +191,10 @@ impl DomainCollection {
     }
 
     /// Open `dir`. A folder that is itself a domain becomes a collection of that one domain.
-    pub fn open_with(dir: impl AsRef<Path>, options: &CollectionOptions) -> Result<DomainCollection> {
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        options: &CollectionOptions,
+    ) -> Result<DomainCollection> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
             return Err(CorpusError::io(
@@ -224,7 +227,7 @@ impl DomainCollection {
     }
 
     /// The domains, sorted by name.
-    pub fn domains(&self) -> &[Named] {
+    pub fn domains(&self) -> &[NamedDomain] {
         &self.domains
     }
 
@@ -234,7 +237,7 @@ impl DomainCollection {
     }
 
     /// The domain called `name`, or an error listing the names there are.
-    pub fn domain(&self, name: &str) -> Result<&Named> {
+    pub fn domain(&self, name: &str) -> Result<&NamedDomain> {
         self.domains
             .iter()
             .find(|d| d.name == name)
@@ -260,7 +263,7 @@ fn collect(
     dir: &Path,
     prefix: &str,
     options: &CollectionOptions,
-    out: &mut Vec<Named>,
+    out: &mut Vec<NamedDomain>,
     top: bool,
 ) -> Result<bool> {
     let mut found_any = false;

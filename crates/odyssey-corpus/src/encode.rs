@@ -14,9 +14,9 @@ const CHUNK_BYTES: usize = 8 << 20;
 /// A progress bar over bytes of text, drawn on stderr (hidden when stderr is not a terminal).
 pub fn bytes_progress(label: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} {msg} {bytes} read, {bytes_per_sec}, {elapsed}",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {msg} {bytes} read, {bytes_per_sec}, {elapsed}")
+    {
         bar.set_style(style);
     }
     bar.set_message(label.to_string());
@@ -78,4 +78,3 @@ impl<S: DocumentSource + ?Sized> DocumentSource for Dyn<'_, S> {
         self.0.documents(split)
     }
 }
-

@@ -172,7 +172,10 @@ impl From<CorpusError> for odyssey_core::Error {
             | CorpusError::MalformedJson { .. }
             | CorpusError::MissingText { .. }
             | CorpusError::EmptyFile { .. }) => {
-                let (path, line) = content.location().map(|(p, l)| (p.to_path_buf(), l)).unwrap_or_default();
+                let (path, line) = content
+                    .location()
+                    .map(|(p, l)| (p.to_path_buf(), l))
+                    .unwrap_or_default();
                 let full = content.to_string();
                 // The message without the "path:line: " prefix that Parse adds itself.
                 let prefix = format!("{}:{line}: ", path.display());

@@ -1,6 +1,6 @@
 //! Fingerprints of sources, so a token cache knows when its inputs changed.
 
-use crate::collection::{Domain, Named};
+use crate::collection::{Domain, NamedDomain};
 use crate::error::{CorpusError, Result};
 use crate::jsonl::JsonlSource;
 use crate::text::TextSource;
@@ -59,7 +59,10 @@ impl SourceFingerprint for JsonlSource {
 
 impl SourceFingerprint for TextSource {
     fn fingerprint(&self, split: Split) -> Result<u64> {
-        files_fingerprint(&[b't', self.unit().tag(), self.policy().tag()], self.files(split)?)
+        files_fingerprint(
+            &[b't', self.unit().tag(), self.policy().tag()],
+            self.files(split)?,
+        )
     }
 }
 
@@ -72,7 +75,7 @@ impl SourceFingerprint for Domain {
     }
 }
 
-impl SourceFingerprint for Named {
+impl SourceFingerprint for NamedDomain {
     fn fingerprint(&self, split: Split) -> Result<u64> {
         self.domain().fingerprint(split)
     }

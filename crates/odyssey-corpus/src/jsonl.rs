@@ -158,7 +158,12 @@ fn describe(v: Option<&serde_json::Value>) -> String {
 }
 
 /// Parse one JSONL line into a document (`default_id` when the record has no `id`).
-pub(crate) fn parse_line(path: &Path, line: usize, text: &str, default_id: impl FnOnce() -> String) -> Result<Document> {
+pub(crate) fn parse_line(
+    path: &Path,
+    line: usize,
+    text: &str,
+    default_id: impl FnOnce() -> String,
+) -> Result<Document> {
     match serde_json::from_str::<Record>(text) {
         Ok(Record { id, text: Some(t) }) => {
             let id = match id {

@@ -117,7 +117,12 @@ pub(crate) fn split_names(splits: &SplitFiles) -> String {
         .join(", ")
 }
 
-pub(crate) fn missing_split(root: &Path, split: Split, exts: &[&str], splits: &SplitFiles) -> CorpusError {
+pub(crate) fn missing_split(
+    root: &Path,
+    split: Split,
+    exts: &[&str],
+    splits: &SplitFiles,
+) -> CorpusError {
     CorpusError::MissingSplit {
         path: root.to_path_buf(),
         split,

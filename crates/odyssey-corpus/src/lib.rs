@@ -13,7 +13,7 @@
 //!   token after every document, fixed blocks, remainder dropped or kept), seeded batches
 //!   ([`batch_indices`]), and [`TokenCache`], a memory-mapped token cache on disk that is reused
 //!   while tokenizer and source are unchanged.
-//! * **Sampling** ([`sample`], [`sample_domains`]), **statistics** ([`split_stats`],
+//! * **Sampling** ([`sample()`], [`sample_domains`]), **statistics** ([`split_stats`],
 //!   [`collection_stats`]) and **lexical overlap** ([`vocabulary_overlap`], [`weighted_jaccard`]).
 //!
 //! ```
@@ -49,24 +49,28 @@ pub mod tokenizer;
 pub mod train;
 pub mod words;
 
-pub use cache::{CacheBlocks, CacheHeader, CacheOptions, CacheStatus, OnMismatch, TokenCache, TokenSlice};
-pub use collection::{CollectionOptions, Domain, DomainCollection, Layout, Named};
+pub use cache::{
+    CacheBlocks, CacheHeader, CacheOptions, CacheStatus, OnMismatch, TokenCache, TokenSlice,
+};
+pub use collection::{CollectionOptions, Domain, DomainCollection, Layout, NamedDomain};
 pub use encode::for_each_encoded;
 pub use error::{CorpusError, Result};
 pub use fingerprint::{hash_bytes, ContentFingerprint, SourceFingerprint};
 pub use jsonl::{JsonlDocuments, JsonlSource};
 pub use layout::{JSONL_EXTENSIONS, TEXT_EXTENSIONS};
 pub use overlap::{
-    lexical_overlap, vocabulary_overlap, weighted_jaccard, LexicalOverlap, OverlapOptions, WordCounts,
-    ENGLISH_STOPWORDS,
+    lexical_overlap, vocabulary_overlap, weighted_jaccard, LexicalOverlap, OverlapOptions,
+    WordCounts, ENGLISH_STOPWORDS,
 };
 pub use pack::{
-    batch_indices, pack_documents, pack_source, shuffled_order, Batch, BatchOptions, PackedBlocks, Packer,
-    Remainder,
+    batch_indices, pack_documents, pack_source, shuffled_order, Batch, BatchOptions, PackedBlocks,
+    Packer, Remainder,
 };
 pub use policy::{ErrorPolicy, SkipKind, SkipLog};
 pub use sample::{paragraphs, sample, sample_domains, SampleUnit};
-pub use stats::{collection_stats, split_stats, SplitStats, StatsOptions, TokenCounts, TokenFrequency};
+pub use stats::{
+    collection_stats, split_stats, SplitStats, StatsOptions, TokenCounts, TokenFrequency,
+};
 pub use text::{TextDocuments, TextLayout, TextSource, TextUnit};
 pub use tokenizer::{HfTokenizer, EOS_CANDIDATES};
 pub use train::{train_byte_level_bpe, train_byte_level_bpe_on, BpeTrainingOptions};

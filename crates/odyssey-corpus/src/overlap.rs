@@ -44,7 +44,11 @@ impl WordCounts {
     }
 
     /// Count every document of one split.
-    pub fn from_source(source: &(impl DocumentSource + ?Sized), split: Split, lowercase: bool) -> Result<WordCounts> {
+    pub fn from_source(
+        source: &(impl DocumentSource + ?Sized),
+        split: Split,
+        lowercase: bool,
+    ) -> Result<WordCounts> {
         let mut wc = WordCounts::new(lowercase);
         for doc in source.documents(split)? {
             wc.add_text(&doc?.text);
@@ -78,18 +82,133 @@ impl WordCounts {
 
 /// English stop words (the NLTK list), for [`OverlapOptions::stopwords`].
 pub const ENGLISH_STOPWORDS: &[&str] = &[
-    "i", "me", "my", "myself", "we", "our", "ours", "ourselves", "you", "your", "yours",
-    "yourself", "yourselves", "he", "him", "his", "himself", "she", "her", "hers", "herself",
-    "it", "its", "itself", "they", "them", "their", "theirs", "themselves", "what", "which",
-    "who", "whom", "this", "that", "these", "those", "am", "is", "are", "was", "were", "be",
-    "been", "being", "have", "has", "had", "having", "do", "does", "did", "doing", "a", "an",
-    "the", "and", "but", "if", "or", "because", "as", "until", "while", "of", "at", "by", "for",
-    "with", "about", "against", "between", "into", "through", "during", "before", "after",
-    "above", "below", "to", "from", "up", "down", "in", "out", "on", "off", "over", "under",
-    "again", "further", "then", "once", "here", "there", "when", "where", "why", "how", "all",
-    "any", "both", "each", "few", "more", "most", "other", "some", "such", "no", "nor", "not",
-    "only", "own", "same", "so", "than", "too", "very", "s", "t", "can", "will", "just", "don",
-    "should", "now",
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "s",
+    "t",
+    "can",
+    "will",
+    "just",
+    "don",
+    "should",
+    "now",
 ];
 
 /// Options of [`vocabulary_overlap`].
@@ -126,8 +245,16 @@ impl Default for OverlapOptions {
 /// assert_eq!(o, 0.5); // {guitar, solos} of 4 words each ("and" is a stop word)
 /// ```
 pub fn vocabulary_overlap(a: &WordCounts, b: &WordCounts, options: &OverlapOptions) -> f64 {
-    let ta: HashSet<&str> = a.top(options.top_k, &options.stopwords).into_iter().map(|(w, _)| w).collect();
-    let tb: HashSet<&str> = b.top(options.top_k, &options.stopwords).into_iter().map(|(w, _)| w).collect();
+    let ta: HashSet<&str> = a
+        .top(options.top_k, &options.stopwords)
+        .into_iter()
+        .map(|(w, _)| w)
+        .collect();
+    let tb: HashSet<&str> = b
+        .top(options.top_k, &options.stopwords)
+        .into_iter()
+        .map(|(w, _)| w)
+        .collect();
     let denom = ta.len().min(tb.len());
     if denom == 0 {
         return 0.0;

@@ -47,7 +47,9 @@ impl Packer {
     /// A packer for blocks of `block_size` tokens with `eos` between documents.
     pub fn new(block_size: usize, eos: u32, remainder: Remainder) -> Result<Packer> {
         if block_size == 0 {
-            return Err(CorpusError::InvalidInput("block size must be at least 1".into()));
+            return Err(CorpusError::InvalidInput(
+                "block size must be at least 1".into(),
+            ));
         }
         Ok(Packer {
             block_size,
@@ -149,7 +151,12 @@ impl PackedBlocks {
 }
 
 /// Pack already-encoded documents.
-pub fn pack_documents<I, D>(docs: I, eos: u32, block_size: usize, remainder: Remainder) -> Result<PackedBlocks>
+pub fn pack_documents<I, D>(
+    docs: I,
+    eos: u32,
+    block_size: usize,
+    remainder: Remainder,
+) -> Result<PackedBlocks>
 where
     I: IntoIterator<Item = D>,
     D: AsRef<[u32]>,
@@ -191,7 +198,8 @@ pub fn pack_source(
 pub(crate) fn require_eos(tokenizer: &HfTokenizer) -> Result<u32> {
     tokenizer.eos_id().ok_or_else(|| {
         CorpusError::InvalidInput(
-            "the tokenizer has no end-of-document token; set one with HfTokenizer::with_eos_token".into(),
+            "the tokenizer has no end-of-document token; set one with HfTokenizer::with_eos_token"
+                .into(),
         )
     })
 }

@@ -38,9 +38,9 @@ pub(crate) fn open_reader(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     let reader: Box<dyn Read + Send> = match Compression::of(path) {
         Compression::None => Box::new(file),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(file).map_err(|e| CorpusError::io(path, e))?,
-        ),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(file).map_err(|e| CorpusError::io(path, e))?)
+        }
     };
     Ok(Box::new(BufReader::with_capacity(READ_BUFFER, reader)))
 }

@@ -126,7 +126,10 @@ pub fn sample_domains(
             continue;
         }
         let domain_seed = seed ^ hash_bytes(d.name().as_bytes());
-        out.insert(d.name().to_string(), sample(d, split, n, domain_seed, unit)?);
+        out.insert(
+            d.name().to_string(),
+            sample(d, split, n, domain_seed, unit)?,
+        );
     }
     Ok(out)
 }

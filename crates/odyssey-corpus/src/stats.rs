@@ -189,7 +189,13 @@ pub fn split_stats(
         bytes,
         words,
         tokens,
-        tokens_per_byte: tokens.map(|t| if bytes == 0 { 0.0 } else { t as f64 / bytes as f64 }),
+        tokens_per_byte: tokens.map(|t| {
+            if bytes == 0 {
+                0.0
+            } else {
+                t as f64 / bytes as f64
+            }
+        }),
         top_tokens,
     };
     Ok((stats, counts))

@@ -60,7 +60,7 @@ pub enum TextLayout {
 /// assert_eq!(lines.splits(), vec![Split::Train, Split::Valid, Split::Test]);
 /// let whole = TextSource::m2d2(dir)?.with_unit(TextUnit::File);
 /// let test = whole.documents(Split::Test)?.next().unwrap()?;
-/// assert!(test.text.starts_with("Practical Application"));
+/// assert!(test.text.starts_with("Stability Analysis"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -142,7 +142,10 @@ impl TextSource {
     /// For a plain source: present its files as `split` instead of `train`.
     pub fn with_split(mut self, split: Split) -> TextSource {
         if self.layout == TextLayout::Plain {
-            let files: Vec<PathBuf> = std::mem::take(&mut self.splits).into_values().flatten().collect();
+            let files: Vec<PathBuf> = std::mem::take(&mut self.splits)
+                .into_values()
+                .flatten()
+                .collect();
             self.splits.insert(split, files);
         }
         self

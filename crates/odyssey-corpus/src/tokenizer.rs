@@ -102,7 +102,9 @@ impl HfTokenizer {
     /// Use `token` as the end-of-document token.
     pub fn with_eos_token(mut self, token: &str) -> Result<HfTokenizer> {
         let id = self.inner.token_to_id(token).ok_or_else(|| {
-            CorpusError::InvalidInput(format!("end-of-document token {token:?} is not in the vocabulary"))
+            CorpusError::InvalidInput(format!(
+                "end-of-document token {token:?} is not in the vocabulary"
+            ))
         })?;
         self.eos = Some(id);
         Ok(self)

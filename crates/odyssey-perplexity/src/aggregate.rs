@@ -29,7 +29,7 @@ pub struct TokenAggregates {
     pub total_delta: Vec<f64>,
     /// Σ base NLL per id.
     pub sum_base: Vec<f64>,
-    /// Σ adapted NLL per id.
+    /// Σ adapted NLL per id (formed as Σ base + Σ ΔNLL).
     pub sum_adapted: Vec<f64>,
 }
 
@@ -47,33 +47,38 @@ impl TokenAggregates {
                 adapted.len()
             )));
         }
-        if let Some((i, &id)) = ids
-            .par_iter()
-            .enumerate()
-            .find_first(|&(_, &id)| id as usize >= vocab)
-        {
-            return Err(PerplexityError::StreamMismatch(format!(
-                "position {i}: token id {id} is outside the vocabulary of {vocab}"
-            )));
-        }
         let chunk = MIN_CHUNK.max(n.div_ceil(MAX_CHUNKS)).max(1);
-        let partials: Vec<Vec<[f64; 4]>> = ids
+        // per entry: count, Σ Δ, Σ base (Σ adapted = Σ base + Σ Δ, formed at the merge)
+        let partials: Vec<std::result::Result<Vec<[f64; 3]>, usize>> = ids
             .par_chunks(chunk)
             .zip(base.par_chunks(chunk))
             .zip(adapted.par_chunks(chunk))
-            .map(|((ids, base), adapted)| {
-                let mut acc = vec![[0f64; 4]; vocab];
-                for ((&id, &b), &a) in ids.iter().zip(base).zip(adapted) {
-                    let (b, a) = (f64::from(b), f64::from(a));
-                    let e = &mut acc[id as usize];
+            .enumerate()
+            .map(|(c, ((ids, base), adapted))| {
+                let mut acc = vec![[0f64; 3]; vocab];
+                for (i, ((&id, &b), &a)) in ids.iter().zip(base).zip(adapted).enumerate() {
+                    let b = f64::from(b);
+                    // an out-of-vocabulary id stops the chunk (checked here, not in a
+                    // separate pass over the ids)
+                    let Some(e) = acc.get_mut(id as usize) else {
+                        return Err(c * chunk + i);
+                    };
                     e[0] += 1.0;
-                    e[1] += a - b;
+                    e[1] += f64::from(a) - b;
                     e[2] += b;
-                    e[3] += a;
                 }
-                acc
+                Ok(acc)
             })
             .collect();
+        let partials = partials
+            .into_iter()
+            .collect::<std::result::Result<Vec<_>, usize>>()
+            .map_err(|i| {
+                PerplexityError::StreamMismatch(format!(
+                    "position {i}: token id {} is outside the vocabulary of {vocab}",
+                    ids[i]
+                ))
+            })?;
         let mut out = TokenAggregates {
             count: vec![0; vocab],
             total_delta: vec![0.0; vocab],
@@ -94,11 +99,23 @@ impl TokenAggregates {
                         c[j] += e[0] as u64;
                         d[j] += e[1];
                         sb[j] += e[2];
-                        sa[j] += e[3];
                     }
+                }
+                for j in 0..c.len() {
+                    sa[j] = sb[j] + d[j];
                 }
             });
         Ok(out)
+    }
+
+    /// The sums as a `vocab × 4` matrix with columns count, Σ ΔNLL, Σ base NLL, Σ adapted NLL.
+    pub fn to_array(&self) -> ndarray::Array2<f64> {
+        ndarray::Array2::from_shape_fn((self.vocab(), 4), |(i, j)| match j {
+            0 => self.count[i] as f64,
+            1 => self.total_delta[i],
+            2 => self.sum_base[i],
+            _ => self.sum_adapted[i],
+        })
     }
 
     /// Vocabulary size.
@@ -123,6 +140,15 @@ impl TokenAggregates {
         ids
     }
 
+    /// Each id's share of the total ΔNLL (`total_delta / Σ total_delta`; 0 when the total is 0).
+    pub fn shares(&self) -> Vec<f64> {
+        let total = self.total();
+        self.total_delta
+            .iter()
+            .map(|&d| if total == 0.0 { 0.0 } else { d / total })
+            .collect()
+    }
+
     /// Σ ΔNLL over all ids (in id order).
     pub fn total(&self) -> f64 {
         self.total_delta.iter().sum()
@@ -144,6 +170,11 @@ mod tests {
         assert_eq!(a.sum_base, vec![2.0, 4.0, 4.0, 0.0]);
         assert_eq!(a.ranking(Direction::Degradation), vec![2, 1, 0]);
         assert_eq!(a.ranking(Direction::Gain), vec![0, 1, 2]);
+        let m = a.to_array();
+        assert_eq!(m.shape(), &[4, 4]);
+        assert_eq!(m[[2, 0]], 2.0);
+        assert_eq!(m[[2, 1]], 3.0);
+        assert_eq!(m[[1, 3]], 4.0);
         assert!(TokenAggregates::compute(&[4], &[1.0], &[1.0], 4).is_err());
         assert!(TokenAggregates::compute(&[0], &[1.0], &[], 4).is_err());
     }

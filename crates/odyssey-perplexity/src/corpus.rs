@@ -181,6 +181,24 @@ impl ScoredCorpus {
         &self.nll
     }
 
+    /// The NLLs as an `ndarray` view.
+    pub fn nll_view(&self) -> ndarray::ArrayView1<'_, f32> {
+        ndarray::ArrayView1::from(&self.nll[..])
+    }
+
+    /// Per-position ΔNLL `other − self` (for two scorings of the same stream), as `f64`.
+    pub fn delta(&self, other: &ScoredCorpus) -> Result<ndarray::Array1<f64>> {
+        if self.token_id != other.token_id || self.doc != other.doc {
+            return Err(PerplexityError::StreamMismatch(format!(
+                "cannot subtract scorings of different token streams ({} vs {} tokens)",
+                self.len(),
+                other.len()
+            )));
+        }
+        let a = other.nll_view().mapv(f64::from);
+        Ok(a - self.nll_view().mapv(f64::from))
+    }
+
     /// Byte start of each scored token in its document's text.
     pub fn byte_starts(&self) -> &[u32] {
         &self.byte_start

@@ -11,7 +11,7 @@
 //!   arrays (document, position, token id, NLL, byte span) and document boundaries.
 //! - **Pooled metrics** ([`Metrics`]): token, word and byte perplexity and bits per byte, with
 //!   lm-eval's formulas, per corpus and per document.
-//! - **Decomposition** ([`decompose`]): ΔNLL per position, per token id, per [`Category`], per
+//! - **Decomposition** ([`decompose()`]): ΔNLL per position, per token id, per [`Category`], per
 //!   document; the ranking of tokens that explain the change; "the top k tokens explain X %";
 //!   perplexity with a token set excluded; a histogram; JSON and Markdown output.
 //!

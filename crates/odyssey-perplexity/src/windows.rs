@@ -45,6 +45,14 @@ impl WindowScheme {
         WindowScheme::Rolling { max_length }
     }
 
+    /// lm-eval's rolling windows sized for `scorer`: windows of up to `scorer.max_length()`
+    /// tokens, i.e. lm-eval's `max_length = scorer.max_length() - 1`.
+    pub fn rolling_for(scorer: &dyn odyssey_core::TokenScorer) -> Self {
+        WindowScheme::Rolling {
+            max_length: scorer.max_length().saturating_sub(1),
+        }
+    }
+
     /// HF's strided windows, without a prefix token.
     pub fn strided(max_length: usize, stride: usize) -> Self {
         WindowScheme::Strided {
@@ -73,9 +81,9 @@ impl WindowScheme {
     /// Check the parameters.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            WindowScheme::Rolling { max_length: 0 } => Err(
-                PerplexityError::InvalidConfig("rolling windows need max_length >= 1".into()),
-            ),
+            WindowScheme::Rolling { max_length: 0 } => Err(PerplexityError::InvalidConfig(
+                "rolling windows need max_length >= 1".into(),
+            )),
             WindowScheme::Strided {
                 max_length, stride, ..
             } if max_length < 2 || stride == 0 || stride > max_length => {
@@ -230,8 +238,8 @@ mod tests {
                     let mut kept = vec![0u32; n];
                     for w in &plan {
                         assert!(w.len <= l);
-                        for i in w.first_scored()..w.start + w.len {
-                            kept[i] += 1;
+                        for k in &mut kept[w.first_scored()..w.start + w.len] {
+                            *k += 1;
                         }
                     }
                     assert!(kept.iter().all(|&k| k <= 1));

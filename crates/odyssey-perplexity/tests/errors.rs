@@ -56,6 +56,7 @@ fn rolling() -> ScoreOptions {
 fn scoring_errors_are_typed() {
     let docs = [doc(vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2])];
     let c = score_tokenized(&ok(), &docs, &rolling()).unwrap();
+    assert_eq!(WindowScheme::rolling_for(&ok()), WindowScheme::rolling(8));
     assert_eq!(c.len(), 11);
     assert!((c.metrics().token_perplexity - 2.0).abs() < 1e-6);
 

@@ -231,6 +231,9 @@ fn decomposition_matches_numpy_bincount_on_real_scores() {
     .unwrap();
     let r = decompose(&base, &adapted, &tok, &DecomposeConfig::default()).unwrap();
     let fd = &f.decomposition;
+    let per_position = base.delta(&adapted).unwrap();
+    assert_eq!(per_position.len(), base.len());
+    assert!((per_position.sum() - fd.total_delta).abs() < 1e-9 * fd.total_delta.abs());
     assert!((r.summary.total_delta - fd.total_delta).abs() < 1e-9 * fd.total_delta.abs());
     assert!(rel_close(
         r.summary.base.token_perplexity,
@@ -285,7 +288,7 @@ fn decomposition_matches_numpy_bincount_on_real_scores() {
     assert_eq!(back.summary.positions, r.summary.positions);
     let md = r.to_markdown(10);
     assert!(md.contains("| rank | token |") && md.contains("newline/whitespace"));
-    assert_eq!(md.matches("\n| ").count() > 20, true);
+    assert!(md.matches("\n| ").count() > 20);
     // a tokenizer with a different fingerprint is refused
     let other = ReplayTokenizer::new(&f).with_fingerprint(1);
     assert!(matches!(

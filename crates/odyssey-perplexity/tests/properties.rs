@@ -152,7 +152,7 @@ proptest! {
     #[test]
     fn excluding_nothing_reproduces_pooled_metrics(docs in docs_strategy()) {
         let (b, a) = corpora(&docs);
-        let (m, n) = b.metrics_excluding(Some(&vec![false; VOCAB]));
+        let (m, n) = b.metrics_excluding(Some(&[false; VOCAB]));
         prop_assert_eq!(m, b.metrics());
         prop_assert_eq!(n, 0);
         let cfg = DecomposeConfig {
@@ -168,7 +168,7 @@ proptest! {
         let (eb, ea) = metrics_excluding(&b, &a, &Tok, &Categorizer::default(), &TokenSet::Ids(vec![])).unwrap();
         prop_assert_eq!((eb, ea), (b.metrics(), a.metrics()));
         // excluding everything leaves no token
-        let (m, n) = b.metrics_excluding(Some(&vec![true; VOCAB]));
+        let (m, n) = b.metrics_excluding(Some(&[true; VOCAB]));
         prop_assert_eq!(m.tokens, 0);
         prop_assert_eq!(n, b.len() as u64);
     }

@@ -18,9 +18,9 @@ pub mod error;
 pub mod metrics;
 pub mod stats;
 
+pub use encoder::{locate_model_dir, ModelFolder};
 #[cfg(feature = "encoder")]
 pub use encoder::{EncodeOptions, SentenceEncoder};
-pub use encoder::{locate_model_dir, ModelFolder};
 pub use error::{Result, SimilarityError};
 pub use metrics::{Interval, SimilarityConfig, SimilarityReport};
 pub use stats::{correlation_test, CorrelationMethod, CorrelationTest, InferenceConfig};

@@ -179,7 +179,10 @@ mod tests {
     #[test]
     fn early_stop_needs_patience_rises_in_a_row() {
         assert_eq!(early_stop_point(&curve(&[10.0, 9.0, 8.0, 7.0]), 2), None);
-        assert_eq!(early_stop_point(&curve(&[10.0, 9.0, 9.5, 9.0, 9.2]), 2), None);
+        assert_eq!(
+            early_stop_point(&curve(&[10.0, 9.0, 9.5, 9.0, 9.2]), 2),
+            None
+        );
         assert_eq!(
             early_stop_point(&curve(&[10.0, 9.0, 9.5, 9.8, 9.0]), 2),
             Some(30)

@@ -15,18 +15,25 @@ type Measure = (&'static str, fn(&DomainResult) -> Option<f64>);
 
 /// The similarity measures correlated with Δppl %, the paper's (centroid cosine) first.
 pub const MEASURES: [Measure; 5] = [
-    ("centroid cosine", |d| Some(d.similarity.centroid_cosine.value)),
+    ("centroid cosine", |d| {
+        Some(d.similarity.centroid_cosine.value)
+    }),
     ("mean pairwise cosine", |d| {
         d.similarity.mean_pairwise_cosine.map(|e| e.value)
     }),
     ("MMD² (a distance)", |d| d.similarity.mmd2.map(|e| e.value)),
-    ("unigram vocabulary overlap", |d| d.similarity.unigram_overlap),
+    ("unigram vocabulary overlap", |d| {
+        d.similarity.unigram_overlap
+    }),
     ("token weighted Jaccard", |d| d.similarity.weighted_jaccard),
 ];
 
 /// Correlations of Δppl % with each similarity measure that every domain has (none with fewer
 /// than [`MIN_DOMAINS`] domains). A measure that is constant across domains is left out.
-pub fn correlations(domains: &[DomainResult], config: &StudyConfig) -> Result<Vec<CorrelationRecord>> {
+pub fn correlations(
+    domains: &[DomainResult],
+    config: &StudyConfig,
+) -> Result<Vec<CorrelationRecord>> {
     if domains.len() < MIN_DOMAINS {
         return Ok(Vec::new());
     }
@@ -93,6 +100,8 @@ mod tests {
         assert!(cos.slope > 0.0);
         // 4 pairs: the smallest two-sided permutation p-value is about 2/24.
         assert!(cos.spearman.p_value > 0.05 && cos.spearman.p_value < 0.2);
-        assert!(correlations(&ds[..2], &StudyConfig::default()).unwrap().is_empty());
+        assert!(correlations(&ds[..2], &StudyConfig::default())
+            .unwrap()
+            .is_empty());
     }
 }

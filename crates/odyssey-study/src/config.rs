@@ -233,7 +233,10 @@ impl StudyConfig {
         };
         let t = &self.training;
         if !(t.lr.is_finite() && t.lr > 0.0) {
-            return bad(format!("training.lr must be a positive number, got {}", t.lr));
+            return bad(format!(
+                "training.lr must be a positive number, got {}",
+                t.lr
+            ));
         }
         if !(t.epochs.is_finite() && t.epochs > 0.0) {
             return bad(format!(
@@ -337,8 +340,12 @@ mod tests {
 
     #[test]
     fn unknown_field_is_an_error_naming_the_file() {
-        let e = StudyConfig::parse("[training]\nlearning_rate = 1.0\n", false, Path::new("x.toml"))
-            .unwrap_err();
+        let e = StudyConfig::parse(
+            "[training]\nlearning_rate = 1.0\n",
+            false,
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
         let msg = e.to_string();
         assert!(msg.starts_with("x.toml:"), "{msg}");
         assert!(msg.contains("learning_rate"), "{msg}");
@@ -379,11 +386,16 @@ mod tests {
 
     #[test]
     fn toml_round_trips() {
-        let mut cfg = StudyConfig::default();
-        cfg.only_domains = vec!["a".into(), "b".into()];
+        let mut cfg = StudyConfig {
+            only_domains: vec!["a".into(), "b".into()],
+            ..StudyConfig::default()
+        };
         cfg.training.lr = 2.5e-4;
         let text = to_toml(&cfg).unwrap();
-        assert_eq!(StudyConfig::parse(&text, false, Path::new("t.toml")).unwrap(), cfg);
+        assert_eq!(
+            StudyConfig::parse(&text, false, Path::new("t.toml")).unwrap(),
+            cfg
+        );
     }
 
     #[test]

@@ -193,7 +193,7 @@ impl Corpora {
     }
 
     /// Domain `name` as a document source.
-    pub fn domain_source(&self, name: &str) -> Result<&odyssey_corpus::Named> {
+    pub fn domain_source(&self, name: &str) -> Result<&odyssey_corpus::NamedDomain> {
         self.domains
             .domain(name)
             .map_err(|e| StudyError::stage(format!("domain {name}"), e))
@@ -239,9 +239,9 @@ impl Corpora {
 /// Tokenize `texts` and join them with the end-of-document token after each (HF `run_clm`
 /// with an EOS-terminated tokenizer).
 pub fn pack(tok: &HfTokenizer, texts: &[String], name: &str, split: &str) -> Result<Vec<u32>> {
-    let eos = tok.eos_id().ok_or_else(|| {
-        StudyError::Invalid("the tokenizer has no end-of-document token".into())
-    })?;
+    let eos = tok
+        .eos_id()
+        .ok_or_else(|| StudyError::Invalid("the tokenizer has no end-of-document token".into()))?;
     let ids = tok
         .encode_batch_ids(texts)
         .map_err(|e| StudyError::stage(format!("{name}: tokenizing the {split} split"), e))?;

@@ -13,7 +13,7 @@ use crate::similarity::{PretrainingSample, SimilarityProbe};
 use crate::summary::{findings, order_by_similarity, shared_degrading_tokens, StudyReport};
 use crate::verdict::{decide, VerdictInputs};
 use odyssey_core::TokenizerHandle;
-use odyssey_train::{AnyModel, CausalLm, LmScorer};
+use odyssey_train::{AnyModel, LmScorer};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Instant;
@@ -68,7 +68,10 @@ fn short_hash(parts: &[&str]) -> String {
         h.update(p.as_bytes());
         h.update([0u8]);
     }
-    h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Run the study described by `config` and write its report into `config.out`: `report.md`,
@@ -106,7 +109,11 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
         let dom_fp = fingerprint_path(&corpora.domain_root(name)?)?;
         let fp = short_hash(&[&settings_fp, &model_fp, &pre_fp, &dom_fp]);
         if let Some(r) = out.load_finished(name, &fp)? {
-            eprintln!("[{}/{}] {name}: finished earlier, reused", i + 1, names.len());
+            eprintln!(
+                "[{}/{}] {name}: finished earlier, reused",
+                i + 1,
+                names.len()
+            );
             resumed.push(name.clone());
             results.push(r);
             continue;
@@ -121,10 +128,11 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
             return Err(StudyError::Invalid("similarity probe unavailable".into()));
         };
         let data = corpora.domain_data(name, &tokenizer)?;
-        let r = study_domain(config, device, &out, name, &fp, &corpora, &data, p, pre, &tokenizer)?;
+        let r = study_domain(
+            config, device, &out, name, &fp, &corpora, &data, p, pre, &tokenizer,
+        )?;
         model_description = r.1;
-        out.save_finished(&r.0)?;
-        results.push(r.0);
+        results.push(out.save_finished(&r.0)?);
     }
     if model_description.is_empty() {
         let m = load_model(&config.model, device)?;
@@ -173,15 +181,25 @@ fn study_domain(
     let similarity = probe.compare(pre, corpora, data, tokenizer, config)?;
 
     eprintln!("  base model on the test split");
-    let test = TestSet::new(tokenizer, data.test_docs.clone(), config.eval.max_test_tokens)
-        .map_err(|e| StudyError::stage(ctx("test split"), e))?;
+    let test = TestSet::new(
+        tokenizer,
+        data.test_docs.clone(),
+        config.eval.max_test_tokens,
+    )
+    .map_err(|e| StudyError::stage(ctx("test split"), e))?;
     let base_model = load_model(&config.model, device)?;
     base_model
         .check_tokenizer_vocab(tokenizer.vocab_size())
         .map_err(|e| StudyError::stage(ctx("tokenizer against the model"), e))?;
     let scorer = LmScorer::new(base_model, config.eval.batch_size);
     let description = scorer.describe_model();
-    let base_scores = score(&scorer, tokenizer, &test, config.eval.window, config.eval.batch_size)?;
+    let base_scores = score(
+        &scorer,
+        tokenizer,
+        &test,
+        config.eval.window,
+        config.eval.batch_size,
+    )?;
     let mut model = scorer.into_model();
 
     eprintln!("  continued pretraining");
@@ -198,8 +216,13 @@ fn study_domain(
 
     eprintln!("  adapted model on the test split");
     let scorer = LmScorer::new(model, config.eval.batch_size);
-    let adapted_scores =
-        score(&scorer, tokenizer, &test, config.eval.window, config.eval.batch_size)?;
+    let adapted_scores = score(
+        &scorer,
+        tokenizer,
+        &test,
+        config.eval.window,
+        config.eval.batch_size,
+    )?;
     let decomposition = decomposition_record(
         &base_scores,
         &adapted_scores,
@@ -208,7 +231,11 @@ fn study_domain(
     )?;
     let base = perplexity_record(&base_scores.metrics());
     let adapted = perplexity_record(&adapted_scores.metrics());
-    let first = training.valid_ppl.first().map(|p| p.value).unwrap_or(f64::NAN);
+    let first = training
+        .valid_ppl
+        .first()
+        .map(|p| p.value)
+        .unwrap_or(f64::NAN);
     let last = training
         .valid_ppl
         .last()

@@ -39,7 +39,8 @@ fn write_svg(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(name)(e.to_string()))?;
+        root.fill(&WHITE)
+            .map_err(|e| plot_err(name)(e.to_string()))?;
         draw(&root).map_err(plot_err(name))?;
         root.present().map_err(|e| plot_err(name)(e.to_string()))?;
     }
@@ -157,7 +158,11 @@ fn similarity_vs_delta(
                 )))
                 .map_err(|e| e.to_string())?;
             chart
-                .draw_series(std::iter::once(Circle::new((c.value, y), 6, color(i).filled())))
+                .draw_series(std::iter::once(Circle::new(
+                    (c.value, y),
+                    6,
+                    color(i).filled(),
+                )))
                 .map_err(|e| e.to_string())?;
             chart
                 .draw_series(std::iter::once(Text::new(
@@ -312,8 +317,16 @@ fn training_curves(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> {
             .filter(|v| v.is_finite())
             .collect();
         let (l0, l1) = padded(
-            losses.iter().copied().fold(f64::INFINITY, f64::min).min(1e9),
-            losses.iter().copied().fold(f64::NEG_INFINITY, f64::max).max(-1e9),
+            losses
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min)
+                .min(1e9),
+            losses
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max)
+                .max(-1e9),
         );
         let mut chart = ChartBuilder::on(&left)
             .caption("training loss", ("sans-serif", 16))

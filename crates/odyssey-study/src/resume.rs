@@ -35,11 +35,6 @@ impl OutputLayout {
         self.root.join("checkpoints").join(name)
     }
 
-    /// `cache/`: reusable intermediate results (token caches, embeddings).
-    pub fn cache(&self) -> PathBuf {
-        self.root.join("cache")
-    }
-
     /// `plots/`.
     pub fn plots(&self) -> PathBuf {
         self.root.join("plots")
@@ -54,7 +49,6 @@ impl OutputLayout {
             self.root.join("domains"),
             self.root.join("checkpoints"),
             self.plots(),
-            self.cache(),
         ] {
             std::fs::create_dir_all(&dir).map_err(|source| StudyError::Io {
                 path: dir.clone(),
@@ -89,9 +83,13 @@ impl OutputLayout {
         Ok((r.fingerprint == fingerprint && r.name == name).then_some(r))
     }
 
-    /// Save a finished domain atomically.
-    pub fn save_finished(&self, result: &DomainResult) -> Result<()> {
-        write_json(&self.domain_result(&result.name), result)
+    /// Save a finished domain atomically and return it as read back from the file, so a run
+    /// that computes a domain and a run that reuses it report the very same numbers (JSON
+    /// text does not always round-trip the last bit of an `f64`).
+    pub fn save_finished(&self, result: &DomainResult) -> Result<DomainResult> {
+        let path = self.domain_result(&result.name);
+        write_json(&path, result)?;
+        read_json(&path)
     }
 }
 
@@ -162,8 +160,10 @@ mod tests {
         out.prepare().unwrap();
         assert!(out.load_finished("wiki", "f00d").unwrap().is_none());
         let r = example_result("wiki", 0.8, 100.0, 90.0);
-        out.save_finished(&r).unwrap();
-        assert_eq!(out.load_finished("wiki", "f00d").unwrap(), Some(r));
+        let saved = out.save_finished(&r).unwrap();
+        assert_eq!(saved.name, r.name);
+        assert!((saved.base.token_ppl - r.base.token_ppl).abs() < 1e-12);
+        assert_eq!(out.load_finished("wiki", "f00d").unwrap(), Some(saved));
         assert!(out.load_finished("wiki", "other").unwrap().is_none());
     }
 

@@ -1,6 +1,8 @@
 //! Test perplexity and its token-level decomposition (through `odyssey-perplexity`).
 
-use crate::domain::{CategoryContribution, DecompositionRecord, PerplexityRecord, TokenContribution};
+use crate::domain::{
+    CategoryContribution, DecompositionRecord, PerplexityRecord, TokenContribution,
+};
 use crate::error::{Result, StudyError};
 use odyssey_core::{Encoding, TokenScorer, TokenizerHandle};
 use odyssey_perplexity::{
@@ -11,8 +13,11 @@ use std::borrow::Cow;
 
 /// The categories of tokens that carry no domain information (the paper's newline,
 /// whitespace, punctuation and function words): the token-filtering set.
-pub const FILTERED_CATEGORIES: [Category; 3] =
-    [Category::Whitespace, Category::Punctuation, Category::StopWord];
+pub const FILTERED_CATEGORIES: [Category; 3] = [
+    Category::Whitespace,
+    Category::Punctuation,
+    Category::StopWord,
+];
 
 /// Test documents, tokenized once and shared by the base and the adapted model.
 #[derive(Debug, Clone)]
@@ -156,11 +161,7 @@ pub fn decomposition_record(
         .take(top_k)
         .map(contribution)
         .collect();
-    let losses: f64 = d
-        .tokens
-        .iter()
-        .map(|t| t.total_delta.max(0.0))
-        .sum::<f64>();
+    let losses: f64 = d.tokens.iter().map(|t| t.total_delta.max(0.0)).sum::<f64>();
     let top_losses: f64 = top_degrading.iter().map(|t| t.total_delta).sum();
     let set = TokenSet::Categories(FILTERED_CATEGORIES.to_vec());
     let (bf, af) = metrics_excluding(base, adapted, tokenizer, &Categorizer::default(), &set)

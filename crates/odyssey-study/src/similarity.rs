@@ -44,7 +44,9 @@ impl SimilarityProbe {
         let dir = odyssey_similarity::encoder::locate_model_dir(explicit)
             .map_err(|e| StudyError::stage("finding the sentence encoder", e))?;
         let encoder = SentenceEncoder::load_on(&dir, device)
-            .map_err(|e| StudyError::stage(format!("loading the sentence encoder {}", dir.display()), e))?
+            .map_err(|e| {
+                StudyError::stage(format!("loading the sentence encoder {}", dir.display()), e)
+            })?
             .with_options(EncodeOptions {
                 batch_size: 32,
                 normalize: false,
@@ -68,10 +70,11 @@ impl SimilarityProbe {
         config: &StudyConfig,
     ) -> Result<PretrainingSample> {
         let s = &config.similarity;
-        let paragraphs =
-            corpora
-                .pretraining
-                .sample_paragraphs(s.pretraining_samples, config.seed, s.min_paragraph_chars)?;
+        let paragraphs = corpora.pretraining.sample_paragraphs(
+            s.pretraining_samples,
+            config.seed,
+            s.min_paragraph_chars,
+        )?;
         if paragraphs.len() < 2 {
             return Err(StudyError::Invalid(format!(
                 "the pretraining corpus has {} paragraphs of at least {} characters; 2 are needed",
@@ -79,7 +82,10 @@ impl SimilarityProbe {
                 s.min_paragraph_chars
             )));
         }
-        eprintln!("  embedding {} paragraphs of the pretraining corpus", paragraphs.len());
+        eprintln!(
+            "  embedding {} paragraphs of the pretraining corpus",
+            paragraphs.len()
+        );
         let embeddings = self.embed(&paragraphs, "the pretraining sample")?;
         let texts = corpora.pretraining.train_texts()?;
         let mut words = WordCounts::new(true);

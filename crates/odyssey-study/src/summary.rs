@@ -94,12 +94,14 @@ pub fn shared_degrading_tokens(domains: &[DomainResult]) -> Vec<SharedToken> {
             .iter()
             .filter(|t| t.total_delta > 0.0)
         {
-            let e = by_text.entry(t.text.clone()).or_insert_with(|| SharedToken {
-                text: t.text.clone(),
-                category: t.category.clone(),
-                domains: Vec::new(),
-                total_delta: 0.0,
-            });
+            let e = by_text
+                .entry(t.text.clone())
+                .or_insert_with(|| SharedToken {
+                    text: t.text.clone(),
+                    category: t.category.clone(),
+                    domains: Vec::new(),
+                    total_delta: 0.0,
+                });
             e.domains.push(d.name.clone());
             e.total_delta += t.total_delta;
         }
@@ -169,14 +171,18 @@ pub fn findings(
         } else {
             "no monotone relation"
         };
-        let ci_excludes_zero = c.spearman.estimate.lo > 0.0 || c.spearman.estimate.hi < 0.0;
+        let significant = c.spearman.p_value < 0.05;
         out.push(format!(
-            "Δppl % against {} over {} domains: Pearson r = {:.2} [{:.2}, {:.2}], Spearman ρ = {:.2} [{:.2}, {:.2}] (permutation p = {:.3}), Kendall τ = {:.2} [{:.2}, {:.2}]: {sign}; the Spearman interval {} zero.",
+            "Δppl % against {} over {} domains: Pearson r = {:.2} [{:.2}, {:.2}], Spearman ρ = {:.2} [{:.2}, {:.2}] (permutation p = {:.3}), Kendall τ = {:.2} [{:.2}, {:.2}] (p = {:.3}): {sign}; {}.",
             c.measure, c.n,
             c.pearson.estimate.value, c.pearson.estimate.lo, c.pearson.estimate.hi,
             c.spearman.estimate.value, c.spearman.estimate.lo, c.spearman.estimate.hi, c.spearman.p_value,
-            c.kendall.estimate.value, c.kendall.estimate.lo, c.kendall.estimate.hi,
-            if ci_excludes_zero { "excludes" } else { "includes" }
+            c.kendall.estimate.value, c.kendall.estimate.lo, c.kendall.estimate.hi, c.kendall.p_value,
+            if significant {
+                "the rank correlation is significant at 5 %".to_string()
+            } else {
+                format!("with {} domains this is not significant at 5 % (bootstrap intervals over so few domains are unreliable; the permutation p-value is the guide)", c.n)
+            }
         ));
     } else {
         out.push("Fewer than 3 domains: no correlation is reported.".into());
@@ -185,7 +191,14 @@ pub fn findings(
         let toks: Vec<String> = shared
             .iter()
             .take(8)
-            .map(|t| format!("{} [{}] in {}", show_token(&t.text), t.category, t.domains.len()))
+            .map(|t| {
+                format!(
+                    "{} [{}] in {}",
+                    show_token(&t.text),
+                    t.category,
+                    t.domains.len()
+                )
+            })
             .collect();
         out.push(format!(
             "Tokens that got worse in several domains: {}.",

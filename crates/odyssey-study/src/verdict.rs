@@ -190,8 +190,14 @@ mod tests {
     #[test]
     fn small_change_is_dont_adapt() {
         let s = VerdictSettings::default();
-        assert_eq!(decide(&inputs(100.0, 99.0), &s).decision, Decision::DontAdapt);
-        assert_eq!(decide(&inputs(100.0, 100.3), &s).decision, Decision::DontAdapt);
+        assert_eq!(
+            decide(&inputs(100.0, 99.0), &s).decision,
+            Decision::DontAdapt
+        );
+        assert_eq!(
+            decide(&inputs(100.0, 100.3), &s).decision,
+            Decision::DontAdapt
+        );
     }
 
     #[test]
@@ -239,6 +245,9 @@ mod tests {
             min_gain_pct: 25.0,
             ..VerdictSettings::default()
         };
-        assert_eq!(decide(&inputs(100.0, 80.0), &s).decision, Decision::DontAdapt);
+        assert_eq!(
+            decide(&inputs(100.0, 80.0), &s).decision,
+            Decision::DontAdapt
+        );
     }
 }

@@ -13,7 +13,11 @@ fn tiny_config(out: &Path) -> StudyConfig {
         model: data.join("base-model"),
         pretraining_corpus: data.join("pretraining"),
         domains: data.join("domains"),
-        only_domains: vec!["wiki_music".into(), "arxiv_cs".into(), "speeches_us_gov".into()],
+        only_domains: vec![
+            "wiki_music".into(),
+            "arxiv_cs".into(),
+            "speeches_us_gov".into(),
+        ],
         out: out.to_path_buf(),
         threads: 2,
         ..StudyConfig::default()
@@ -46,12 +50,19 @@ fn study_runs_end_to_end_and_resumes() {
     assert!(cos.windows(2).all(|w| w[0] >= w[1]), "{cos:?}");
     for d in &report.domains {
         let c = d.similarity.centroid_cosine;
-        assert!(c.lo <= c.value && c.value <= c.hi && c.value > 0.0 && c.value <= 1.0, "{c:?}");
+        assert!(
+            c.lo <= c.value && c.value <= c.hi && c.value > 0.0 && c.value <= 1.0,
+            "{c:?}"
+        );
         assert!(d.base.token_ppl.is_finite() && d.base.token_ppl > 1.0);
         assert!(d.adapted.token_ppl.is_finite() && d.adapted.token_ppl > 1.0);
         assert_eq!(d.base.tokens, d.adapted.tokens);
         assert!(d.training.steps >= 1 && d.training.tokens > 0);
-        assert!(d.training.valid_ppl.len() >= 2, "{:?}", d.training.valid_ppl);
+        assert!(
+            d.training.valid_ppl.len() >= 2,
+            "{:?}",
+            d.training.valid_ppl
+        );
         let dec = &d.decomposition;
         assert_eq!(dec.positions, d.base.tokens);
         // ΔNLL totals agree with the pooled perplexities: Σ ΔNLL = n · ln(adapted / base).
@@ -62,7 +73,10 @@ fn study_runs_end_to_end_and_resumes() {
             dec.total_delta_nll
         );
         assert!(!dec.top_degrading.is_empty() && !d.verdict.evidence.is_empty());
-        assert_eq!(d.verdict.degraded, d.degraded(cfg.verdict.degradation_tolerance_pct));
+        assert_eq!(
+            d.verdict.degraded,
+            d.degraded(cfg.verdict.degradation_tolerance_pct)
+        );
     }
     assert_eq!(report.correlations.len(), 1);
     assert_eq!(report.correlations[0].n, 3);
@@ -87,7 +101,10 @@ fn study_runs_end_to_end_and_resumes() {
         "training_curves.svg",
     ] {
         let s = std::fs::read_to_string(dir.path().join("plots").join(svg)).unwrap();
-        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{svg}");
+        assert!(
+            s.starts_with("<svg") && s.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
     }
     let leftovers: Vec<_> = walk(dir.path())
         .into_iter()

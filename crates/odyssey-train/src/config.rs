@@ -41,7 +41,10 @@ impl ModelConfig {
     /// `architectures[0]` when `model_type` is absent.
     pub fn from_json(value: Value) -> ModelResult<Self> {
         let Value::Object(mut map) = value else {
-            return Err(ModelError::config("", "config.json must hold a JSON object"));
+            return Err(ModelError::config(
+                "",
+                "config.json must hold a JSON object",
+            ));
         };
         let arch = map
             .get("architectures")
@@ -92,9 +95,7 @@ impl ModelConfig {
             map.entry("rms_norm_eps").or_insert(Value::from(1e-6));
             if map.get("use_sliding_window").and_then(|v| v.as_bool()) == Some(true) {
                 let window = map.get("sliding_window").and_then(|v| v.as_u64());
-                let maxpos = map
-                    .get("max_position_embeddings")
-                    .and_then(|v| v.as_u64());
+                let maxpos = map.get("max_position_embeddings").and_then(|v| v.as_u64());
                 if let (Some(w), Some(m)) = (window, maxpos) {
                     if w < m {
                         return Err(ModelError::config(
@@ -115,7 +116,8 @@ impl ModelConfig {
             }
             let rope_type = rp.get("rope_type").and_then(|v| v.as_str());
             if rope_type.is_some_and(|t| t != "default") {
-                map.entry("rope_scaling").or_insert(Value::Object(rp.clone()));
+                map.entry("rope_scaling")
+                    .or_insert(Value::Object(rp.clone()));
             }
         }
         let mut cfg: LlamaConfig = serde_json::from_value(Value::Object(map))
@@ -128,11 +130,7 @@ impl ModelConfig {
     /// The config.json content HF transformers reads back (weights are written in fp32).
     pub fn to_json(&self) -> Value {
         let (mut map, model_type, arch) = match self {
-            ModelConfig::Gpt2(c) => (
-                to_map(serde_json::to_value(c)),
-                "gpt2",
-                "GPT2LMHeadModel",
-            ),
+            ModelConfig::Gpt2(c) => (to_map(serde_json::to_value(c)), "gpt2", "GPT2LMHeadModel"),
             ModelConfig::Llama(c) => (
                 to_map(serde_json::to_value(c)),
                 c.variant.model_type(),

@@ -55,7 +55,12 @@ impl<M: CausalLm> LmEmbedder<M> {
     /// Mean final hidden state of each token sequence (each non-empty, ids below the
     /// vocabulary, no longer than the context).
     pub fn embed_ids(&self, seqs: &[&[u32]]) -> ModelResult<Array2<f32>> {
-        crate::model::check_sequences(seqs, self.model.vocab_size(), self.model.max_positions(), 1)?;
+        crate::model::check_sequences(
+            seqs,
+            self.model.vocab_size(),
+            self.model.max_positions(),
+            1,
+        )?;
         let dim = self.model.hidden_size();
         let mut out = Array2::<f32>::zeros((seqs.len(), dim));
         let device = self.model.var_store().device();

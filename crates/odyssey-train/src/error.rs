@@ -92,7 +92,9 @@ pub enum ModelError {
         dtype: String,
     },
     /// The tokenizer produces ids the model's embedding has no row for.
-    #[error("the tokenizer has {tokenizer} ids but the model's embedding has only {embedding} rows")]
+    #[error(
+        "the tokenizer has {tokenizer} ids but the model's embedding has only {embedding} rows"
+    )]
     TokenizerTooLarge {
         /// Tokenizer vocabulary size.
         tokenizer: usize,

@@ -57,10 +57,12 @@ impl<M: CausalLm> LmScorer<M> {
 
     /// Like [`TokenScorer::token_log_probs`], with this crate's error type.
     pub fn score(&self, windows: &[&[u32]]) -> ModelResult<Vec<Vec<f32>>> {
+        // The last token of a window is only predicted, so a model with P positions scores
+        // windows of up to P + 1 tokens (lm-eval's rolling windows rely on this).
         check_sequences(
             windows,
             self.model.vocab_size(),
-            self.model.max_positions(),
+            self.model.max_positions() + 1,
             2,
         )?;
         let mut order: Vec<usize> = (0..windows.len()).collect();
@@ -72,11 +74,11 @@ impl<M: CausalLm> LmScorer<M> {
             let batch: Vec<&[u32]> = chunk.iter().map(|&i| windows[i]).collect();
             let ids = pad_batch(&batch, 0, device);
             let n = ids.size()[1];
-            let logits = self.model.forward_t(&ids, false).narrow(1, 0, n - 1);
+            let logits = self.model.forward_t(&ids.narrow(1, 0, n - 1), false);
             let logits = logits.to_kind(Kind::Float);
             let targets = ids.narrow(1, 1, n - 1).unsqueeze(-1);
-            let lp = logits.gather(2, &targets, false).squeeze_dim(-1)
-                - logits.logsumexp([-1], false);
+            let lp =
+                logits.gather(2, &targets, false).squeeze_dim(-1) - logits.logsumexp([-1], false);
             let lp = lp.to_device(tch::Device::Cpu).contiguous();
             let flat = Vec::<f32>::try_from(lp.view([-1]))?;
             let width = (n - 1) as usize;
@@ -91,7 +93,7 @@ impl<M: CausalLm> LmScorer<M> {
 
 impl<M: CausalLm> TokenScorer for LmScorer<M> {
     fn max_length(&self) -> usize {
-        self.model.max_positions()
+        self.model.max_positions() + 1
     }
 
     fn vocab_size(&self) -> usize {
@@ -113,5 +115,8 @@ pub fn gather_log_probs(logits: &Tensor, ids: &Tensor) -> Tensor {
     let n = ids.size()[1];
     let logits = logits.narrow(1, 0, n - 1).to_kind(Kind::Float);
     let targets = ids.narrow(1, 1, n - 1).unsqueeze(-1);
-    logits.log_softmax(-1, Kind::Float).gather(2, &targets, false).squeeze_dim(-1)
+    logits
+        .log_softmax(-1, Kind::Float)
+        .gather(2, &targets, false)
+        .squeeze_dim(-1)
 }

@@ -190,10 +190,7 @@ pub fn serialize_weights(vs: &nn::VarStore) -> ModelResult<Vec<u8>> {
     let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(vars.len());
     tch::no_grad(|| -> ModelResult<()> {
         for (name, t) in &vars {
-            let t = t
-                .to_device(Device::Cpu)
-                .to_kind(Kind::Float)
-                .contiguous();
+            let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
             let numel = t.numel();
             let mut data = vec![0u8; numel * 4];
             t.f_copy_data_u8(&mut data, numel)?;

@@ -16,7 +16,10 @@ const CASES: [&str; 6] = [
 ];
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_parity"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hf_parity"
+    ))
 }
 
 struct Expected {
@@ -52,7 +55,11 @@ fn logits_loss_and_hidden_states_match_transformers() {
         // The fixture is informative: logits are far from uniform.
         assert!(exp.logits.std(true).double_value(&[]) > 0.5, "{name}");
         let loss = tch::no_grad(|| model.lm_loss(&exp.ids, false)).double_value(&[]);
-        assert!((loss - exp.loss).abs() < 1e-4, "{name}: loss {loss} vs {}", exp.loss);
+        assert!(
+            (loss - exp.loss).abs() < 1e-4,
+            "{name}: loss {loss} vs {}",
+            exp.loss
+        );
         let hidden = tch::no_grad(|| model.hidden_states(&exp.ids));
         let d = max_abs_diff(&hidden, &exp.hidden);
         assert!(d < 1e-4, "{name}: hidden states differ by {d}");
@@ -73,10 +80,12 @@ fn half_precision_files_load_as_fp32_variables() {
 fn architectures_are_recognised() {
     let kinds: Vec<String> = CASES
         .iter()
-        .map(|n| match ModelConfig::from_file(&fixtures().join(n)).unwrap() {
-            ModelConfig::Gpt2(_) => "gpt2".to_string(),
-            ModelConfig::Llama(c) => c.variant.model_type().to_string(),
-        })
+        .map(
+            |n| match ModelConfig::from_file(&fixtures().join(n)).unwrap() {
+                ModelConfig::Gpt2(_) => "gpt2".to_string(),
+                ModelConfig::Llama(c) => c.variant.model_type().to_string(),
+            },
+        )
         .collect();
     assert_eq!(kinds, ["gpt2", "gpt2", "llama", "llama", "qwen2", "olmo2"]);
 }
@@ -98,7 +107,10 @@ fn save_then_load_gives_identical_logits() {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert!(names.contains(&"model.safetensors".to_string()), "{name}: {names:?}");
+        assert!(
+            names.contains(&"model.safetensors".to_string()),
+            "{name}: {names:?}"
+        );
     }
     // Nothing but the written folders is left next to them.
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
@@ -133,7 +145,10 @@ fn scorer_matches_transformers_log_softmax_on_unequal_windows() {
         let row = if w % 2 == 0 { 0 } else { 1 };
         for (j, s) in scores.iter().enumerate() {
             let want = lp.double_value(&[row, j as i64, window[j + 1] as i64]);
-            assert!((*s as f64 - want).abs() < 1e-4, "window {w} pos {j}: {s} vs {want}");
+            assert!(
+                (*s as f64 - want).abs() < 1e-4,
+                "window {w} pos {j}: {s} vs {want}"
+            );
         }
     }
 }

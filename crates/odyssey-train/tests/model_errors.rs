@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_parity")).join(name)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hf_parity"
+    ))
+    .join(name)
 }
 
 /// Copy a fixture folder, then rewrite its weights with `edit` applied to the tensor map.
@@ -27,7 +31,11 @@ fn edited_copy(
             let t = t.to_kind(Kind::Float).contiguous();
             let mut data = vec![0u8; t.numel() * 4];
             t.copy_data_u8(&mut data, t.numel());
-            (n.clone(), t.size().iter().map(|&d| d as usize).collect(), data)
+            (
+                n.clone(),
+                t.size().iter().map(|&d| d as usize).collect(),
+                data,
+            )
         })
         .collect();
     let views: Vec<(&str, safetensors::tensor::TensorView)> = views
@@ -63,7 +71,10 @@ fn missing_tensor_is_named() {
 fn extra_tensor_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     edited_copy("gpt2", tmp.path(), |t| {
-        t.insert("transformer.h.2.ln_1.weight".into(), Tensor::ones([32], (Kind::Float, Device::Cpu)));
+        t.insert(
+            "transformer.h.2.ln_1.weight".into(),
+            Tensor::ones([32], (Kind::Float, Device::Cpu)),
+        );
     });
     match AnyModel::from_pretrained(tmp.path(), Device::Cpu) {
         Err(e @ ModelError::ExtraTensors { .. }) => {
@@ -108,12 +119,18 @@ fn gpt2_checkpoints_without_prefix_and_with_mask_buffers_load() {
         for (n, v) in old {
             t.insert(n.trim_start_matches("transformer.").to_string(), v);
         }
-        t.insert("h.0.attn.bias".into(), Tensor::ones([1, 1, 32, 32], (Kind::Float, Device::Cpu)));
+        t.insert(
+            "h.0.attn.bias".into(),
+            Tensor::ones([1, 1, 32, 32], (Kind::Float, Device::Cpu)),
+        );
     });
     let a = AnyModel::from_pretrained(tmp.path(), Device::Cpu).unwrap();
     let b = AnyModel::from_pretrained(fixture("gpt2"), Device::Cpu).unwrap();
     let ids = Tensor::from_slice(&[1i64, 5, 9, 3]).view([1, 4]);
-    let d = (a.forward_t(&ids, false) - b.forward_t(&ids, false)).abs().max().double_value(&[]);
+    let d = (a.forward_t(&ids, false) - b.forward_t(&ids, false))
+        .abs()
+        .max()
+        .double_value(&[]);
     assert_eq!(d, 0.0);
 }
 
@@ -133,23 +150,31 @@ fn config_errors_name_the_field() {
         other => panic!("{other:?}"),
     }
     match write(serde_json::json!({"model_type": "llama", "hidden_size": 32,
-        "num_attention_heads": 4, "num_key_value_heads": 3})) {
+        "num_attention_heads": 4, "num_key_value_heads": 3}))
+    {
         Err(ModelError::Config { field, .. }) => assert_eq!(field, "num_key_value_heads"),
         other => panic!("{other:?}"),
     }
     match write(serde_json::json!({"model_type": "llama", "rope_scaling":
-        {"rope_type": "yarn", "factor": 4.0}})) {
+        {"rope_type": "yarn", "factor": 4.0}}))
+    {
         Err(ModelError::Config { field, .. }) => assert_eq!(field, "rope_scaling"),
         other => panic!("{other:?}"),
     }
-    std::fs::write(tmp.path().join("config.json"), "{\"model_type\": \"gpt2\",\n oops}").unwrap();
+    std::fs::write(
+        tmp.path().join("config.json"),
+        "{\"model_type\": \"gpt2\",\n oops}",
+    )
+    .unwrap();
     match ModelConfig::from_file(tmp.path()) {
         Err(e @ ModelError::Json { .. }) => assert!(e.to_string().contains("line 2"), "{e}"),
         other => panic!("{other:?}"),
     }
     // A valid config but no weights.
-    write(serde_json::json!({"model_type": "gpt2", "n_embd": 32, "n_head": 4, "n_layer": 1,
-        "vocab_size": 10, "n_positions": 8}))
+    write(
+        serde_json::json!({"model_type": "gpt2", "n_embd": 32, "n_head": 4, "n_layer": 1,
+        "vocab_size": 10, "n_positions": 8}),
+    )
     .unwrap();
     assert!(matches!(
         AnyModel::from_pretrained(tmp.path(), Device::Cpu),
@@ -182,16 +207,28 @@ fn bad_sequences_are_typed_errors() {
     ));
     assert!(matches!(
         model.check_tokenizer_vocab(51),
-        Err(ModelError::TokenizerTooLarge { tokenizer: 51, embedding: 50 })
+        Err(ModelError::TokenizerTooLarge {
+            tokenizer: 51,
+            embedding: 50
+        })
     ));
     let scorer = LmScorer::new(model, 4);
     assert!(matches!(
         scorer.score(&[&[1, 2, 3], &[7]]),
-        Err(ModelError::SequenceTooShort { index: 1, len: 1, min: 2 })
+        Err(ModelError::SequenceTooShort {
+            index: 1,
+            len: 1,
+            min: 2
+        })
     ));
+    // A window's last token is only predicted: a context of 8 scores windows of 9 tokens.
+    assert_eq!(odyssey_core::TokenScorer::max_length(&scorer), 9);
+    let scores = odyssey_core::TokenScorer::token_log_probs(&scorer, &[&too_long]).unwrap();
+    assert_eq!(scores[0].len(), 8);
     // Through the core trait the error keeps its message.
-    let e = odyssey_core::TokenScorer::token_log_probs(&scorer, &[&too_long]).unwrap_err();
-    assert!(e.to_string().contains("longer than the model's context of 8"), "{e}");
+    let longer = [1u32; 10];
+    let e = odyssey_core::TokenScorer::token_log_probs(&scorer, &[&longer]).unwrap_err();
+    assert!(e.to_string().contains("longer than the model's context"), "{e}");
 }
 
 #[test]
@@ -209,10 +246,16 @@ fn failed_save_leaves_previous_checkpoint_intact() {
     let other = Gpt2Lm::gpt2(&Gpt2Config::small(50, 8, 16, 1, 2), Device::Cpu).unwrap();
     other.save_pretrained(&dir).unwrap();
     assert!(dir.join("tokenizer.json").is_file());
-    assert_ne!(std::fs::read(dir.join("model.safetensors")).unwrap(), before);
+    assert_ne!(
+        std::fs::read(dir.join("model.safetensors")).unwrap(),
+        before
+    );
     // A save whose parent cannot be created fails without touching anything.
     let blocked = tmp.path().join("file");
     std::fs::write(&blocked, "x").unwrap();
-    assert!(matches!(model.save_pretrained(blocked.join("ckpt")), Err(ModelError::Io { .. })));
+    assert!(matches!(
+        model.save_pretrained(blocked.join("ckpt")),
+        Err(ModelError::Io { .. })
+    ));
     assert!(dir.join("config.json").is_file());
 }

@@ -6,13 +6,13 @@ mod trainer_support;
 
 use odyssey_train::trainer::{
     counted_labels, epoch_order, list_checkpoints, load_weights, read_state, Duration,
-    EarlyStopping, PackedBlocks, Precision, ScheduleKind, StopReason, StopRule, TokenBlocks,
-    TrainReport, Trainer, TrainerConfig, TrainerError, Warmup,
+    EarlyStopping, PackedBlocks, ScheduleKind, StopReason, StopRule, TokenBlocks, TrainReport,
+    Trainer, TrainerConfig, TrainerError, Warmup,
 };
 use odyssey_train::{CausalLm, Gpt2Lm};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Tensor};
 use trainer_support::{byte_blocks, tiny_gpt2, weights, BLOCK, NEWLINE};
 
 /// libtorch's generator and thread count are process-wide: the tests take turns.
@@ -61,7 +61,11 @@ fn pretrains_from_scratch_keeps_the_best_checkpoint_and_logs_every_step() {
     )
     .view([-1, BLOCK as i64]);
     let hf_loss = model.lm_loss(&x, false).double_value(&[]);
-    assert!((before.loss - hf_loss).abs() < 1e-5, "{} vs {hf_loss}", before.loss);
+    assert!(
+        (before.loss - hf_loss).abs() < 1e-5,
+        "{} vs {hf_loss}",
+        before.loss
+    );
     assert!((before.perplexity - before.loss.exp()).abs() < 1e-9);
     assert_eq!(before.tokens, 16 * (BLOCK - 1));
 
@@ -96,8 +100,15 @@ fn pretrains_from_scratch_keeps_the_best_checkpoint_and_logs_every_step() {
     let again = trainer.evaluate(&fresh, &valid).unwrap();
     assert!((again.perplexity - best.eval.perplexity).abs() < 1e-9);
     // keep_last = 1 plus the best one.
-    let kept: Vec<usize> = list_checkpoints(&out).unwrap().iter().map(|c| c.0).collect();
-    assert!(kept.contains(&40) && kept.contains(&best.step) && kept.len() <= 2, "{kept:?}");
+    let kept: Vec<usize> = list_checkpoints(&out)
+        .unwrap()
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert!(
+        kept.contains(&40) && kept.contains(&best.step) && kept.len() <= 2,
+        "{kept:?}"
+    );
     // One JSON line per step and per evaluation; report.json is the returned report.
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
         .unwrap()
@@ -141,7 +152,12 @@ fn accumulated_micro_batches_equal_one_batch_when_token_counts_differ() {
     let (acc, w_acc) = run(2, 4);
     for (a, b) in one.steps.iter().zip(&acc.steps) {
         assert_eq!(a.loss_tokens, b.loss_tokens);
-        assert!((a.loss - b.loss).abs() < 1e-5 * a.loss, "{} vs {}", a.loss, b.loss);
+        assert!(
+            (a.loss - b.loss).abs() < 1e-5 * a.loss,
+            "{} vs {}",
+            a.loss,
+            b.loss
+        );
         assert!((a.grad_norm - b.grad_norm).abs() < 1e-4 * a.grad_norm);
     }
     assert_eq!(one.steps[0].loss_tokens, counts.iter().sum::<usize>());
@@ -177,7 +193,9 @@ fn early_stopping_records_the_worsening_evaluations() {
         output_dir: Some(out.clone()),
         ..TrainerConfig::default()
     });
-    let report = Trainer::new(cfg).fit(&mut model, &train, Some(&valid)).unwrap();
+    let report = Trainer::new(cfg)
+        .fit(&mut model, &train, Some(&valid))
+        .unwrap();
     let StopReason::EarlyStopped {
         step,
         patience,
@@ -189,12 +207,23 @@ fn early_stopping_records_the_worsening_evaluations() {
     assert_eq!(*patience, 3);
     assert_eq!(*step, 8, "evaluations at 2, 4, 6, 8; the last three worsen");
     assert_eq!(report.steps.len(), 8);
-    assert!(perplexities.windows(2).all(|w| w[1] > w[0]), "{perplexities:?}");
+    assert!(
+        perplexities.windows(2).all(|w| w[1] > w[0]),
+        "{perplexities:?}"
+    );
     assert_eq!(report.best_step, Some(2));
     assert!(report.evals[1..].iter().all(|e| e.counted_against));
     let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    assert!(log.lines().last().unwrap().contains("\"event\":\"early_stop\""));
-    let kept: Vec<usize> = list_checkpoints(&out).unwrap().iter().map(|c| c.0).collect();
+    assert!(log
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"event\":\"early_stop\""));
+    let kept: Vec<usize> = list_checkpoints(&out)
+        .unwrap()
+        .iter()
+        .map(|c| c.0)
+        .collect();
     assert_eq!(kept, vec![2, 8]);
 }
 
@@ -265,7 +294,11 @@ fn nan_loss_stops_with_an_error_and_keeps_the_last_good_checkpoint() {
     let good = last_good_checkpoint.clone().unwrap();
     assert_eq!(good, out.join("checkpoint-00000004"));
     assert_eq!(read_state(&good).unwrap().step, 4);
-    let kept: Vec<usize> = list_checkpoints(&out).unwrap().iter().map(|c| c.0).collect();
+    let kept: Vec<usize> = list_checkpoints(&out)
+        .unwrap()
+        .iter()
+        .map(|c| c.0)
+        .collect();
     assert_eq!(kept, vec![2, 4]);
     // The weights were not touched by the NaN step.
     let w = weights(model.var_store());
@@ -280,15 +313,28 @@ fn bad_input_gets_typed_errors_naming_the_problem() {
     let trainer = Trainer::new(quiet(TrainerConfig::default()));
     let long = PackedBlocks::new(vec![1u32; 4 * 64], 64).unwrap();
     let e = trainer.fit(&mut model, &long, None).unwrap_err();
-    assert!(matches!(e, TrainerError::InvalidData { stream: "train", .. }), "{e}");
-    assert!(e.to_string().contains("64") && e.to_string().contains("32"), "{e}");
+    assert!(
+        matches!(
+            e,
+            TrainerError::InvalidData {
+                stream: "train",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("64") && e.to_string().contains("32"),
+        "{e}"
+    );
     let mut toks = vec![1u32; 4 * BLOCK];
     toks[BLOCK + 3] = 300;
     let oov = PackedBlocks::new(toks, BLOCK).unwrap();
     let ok = byte_blocks("wiki_music", "train", 4);
     let e = trainer.fit(&mut model, &ok, Some(&oov)).unwrap_err();
     assert!(
-        e.to_string().contains("token id 300 at block 1, position 3"),
+        e.to_string()
+            .contains("token id 300 at block 1, position 3"),
         "{e}"
     );
     let e = Trainer::new(TrainerConfig {
@@ -297,7 +343,13 @@ fn bad_input_gets_typed_errors_naming_the_problem() {
     })
     .fit(&mut model, &ok, None)
     .unwrap_err();
-    assert!(matches!(e, TrainerError::InvalidConfig { field: "micro_batch_size", .. }));
+    assert!(matches!(
+        e,
+        TrainerError::InvalidConfig {
+            field: "micro_batch_size",
+            ..
+        }
+    ));
     let core: odyssey_core::Error = e.into();
     assert!(matches!(core, odyssey_core::Error::InvalidInput(_)));
 
@@ -310,41 +362,17 @@ fn bad_input_gets_typed_errors_naming_the_problem() {
         resume: true,
         ..TrainerConfig::default()
     });
-    Trainer::new(cfg.clone()).fit(&mut model, &ok, None).unwrap();
+    Trainer::new(cfg.clone())
+        .fit(&mut model, &ok, None)
+        .unwrap();
     let other = byte_blocks("docs_python", "train", 4);
     let e = Trainer::new(cfg).fit(&mut model, &other, None).unwrap_err();
     assert!(matches!(e, TrainerError::Checkpoint { .. }), "{e}");
     assert!(e.to_string().contains("training data"), "{e}");
-}
 
-#[test]
-fn bf16_weights_train_with_fp32_masters() {
-    let _t = turn();
-    let train = byte_blocks("wiki_military", "train", 8);
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = tiny_gpt2(6, 0.0);
-    let cfg = quiet(TrainerConfig {
-        lr: 3e-3,
-        micro_batch_size: 4,
-        duration: Duration::Steps(4),
-        precision: Precision::Bf16Weights,
-        output_dir: Some(dir.path().to_path_buf()),
-        ..TrainerConfig::default()
-    });
-    let report = Trainer::new(cfg).fit(&mut model, &train, None).unwrap();
-    assert!(report.steps.iter().all(|s| s.loss.is_finite()));
-    assert!(report.steps[3].loss < report.steps[0].loss);
-    // The variables are fp32 again and hold the masters saved with the optimizer state.
-    let ckpt = report.last_checkpoint.unwrap();
-    let opt: std::collections::HashMap<String, Tensor> =
-        Tensor::read_safetensors(ckpt.join("optimizer.safetensors"))
-            .unwrap()
-            .into_iter()
-            .collect();
-    for (name, var) in model.var_store().variables() {
-        assert_eq!(var.kind(), Kind::Float, "{name}");
-        let master = &opt[&format!("master.{name}")];
-        assert_eq!(master.kind(), Kind::Float);
-        assert!(var.equal(master), "{name}");
-    }
+    // Variables that are not fp32 master weights are refused.
+    model.var_store_mut().bfloat16();
+    let e = trainer.fit(&mut model, &ok, None).unwrap_err();
+    assert!(matches!(e, TrainerError::UnsupportedModel { .. }), "{e}");
+    assert!(e.to_string().contains("BFloat16"), "{e}");
 }

@@ -9,7 +9,10 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/trainer_adamw.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/trainer_adamw.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -52,7 +55,10 @@ fn build(init: &Value) -> (VarStore, HashMap<String, Tensor>) {
         for p in &parts[..parts.len() - 1] {
             path = path.sub(*p);
         }
-        let t = path.var_copy(parts[parts.len() - 1], &Tensor::from_slice(&data).view(&shape[..]));
+        let t = path.var_copy(
+            parts[parts.len() - 1],
+            &Tensor::from_slice(&data).view(&shape[..]),
+        );
         vars.insert(name.clone(), t);
     }
     (vs, vars)
@@ -112,7 +118,12 @@ fn adamw_with_clipping_and_schedule_matches_torch_and_resumes_from_saved_state()
         let step_lr = lr * schedule.factor(i);
         assert!((step_lr - rec["lr"].as_f64().unwrap()).abs() < 1e-12);
         let norm = opt.clip_grad_norm(Some(max_norm)).unwrap();
-        assert_close("grad_norm", &[norm], &[rec["grad_norm"].as_f64().unwrap()], 1e-5);
+        assert_close(
+            "grad_norm",
+            &[norm],
+            &[rec["grad_norm"].as_f64().unwrap()],
+            1e-5,
+        );
         opt.step(step_lr).unwrap();
         opt.zero_grad();
         for (name, var) in &vars {
@@ -147,7 +158,12 @@ fn adamw_with_clipping_and_schedule_matches_torch_and_resumes_from_saved_state()
     for (i, rec) in steps.iter().enumerate().skip(resume_at) {
         set_grads(&vars, &rec["grads"]);
         let norm = opt.clip_grad_norm(Some(max_norm)).unwrap();
-        assert_close("grad_norm", &[norm], &[rec["grad_norm"].as_f64().unwrap()], 1e-5);
+        assert_close(
+            "grad_norm",
+            &[norm],
+            &[rec["grad_norm"].as_f64().unwrap()],
+            1e-5,
+        );
         opt.step(lr * schedule.factor(i)).unwrap();
         opt.zero_grad();
         for (name, var) in &vars {
@@ -184,15 +200,30 @@ fn optimizer_state_with_wrong_shapes_or_names_is_refused() {
     let _w = vs.root().sub("layer").zeros("weight", &[2, 3]);
     let mut opt = AdamW::new(&vs, AdamWConfig::default()).unwrap();
     let mut state: HashMap<String, Tensor> = opt.state_tensors().into_iter().collect();
-    state.insert("exp_avg.layer.weight".into(), Tensor::zeros([3, 2], (Kind::Float, Device::Cpu)));
+    state.insert(
+        "exp_avg.layer.weight".into(),
+        Tensor::zeros([3, 2], (Kind::Float, Device::Cpu)),
+    );
     let err = opt.load_state(state, 1).unwrap_err();
-    assert!(err.contains("exp_avg.layer.weight") && err.contains("[3, 2]"), "{err}");
+    assert!(
+        err.contains("exp_avg.layer.weight") && err.contains("[3, 2]"),
+        "{err}"
+    );
     let mut state: HashMap<String, Tensor> = opt.state_tensors().into_iter().collect();
     state.remove("exp_avg_sq.layer.weight");
-    assert!(opt.load_state(state, 1).unwrap_err().contains("lacks `exp_avg_sq.layer.weight`"));
+    assert!(opt
+        .load_state(state, 1)
+        .unwrap_err()
+        .contains("lacks `exp_avg_sq.layer.weight`"));
     let mut state: HashMap<String, Tensor> = opt.state_tensors().into_iter().collect();
-    state.insert("exp_avg.other".into(), Tensor::zeros([1], (Kind::Float, Device::Cpu)));
-    assert!(opt.load_state(state, 1).unwrap_err().contains("`exp_avg.other`"));
+    state.insert(
+        "exp_avg.other".into(),
+        Tensor::zeros([1], (Kind::Float, Device::Cpu)),
+    );
+    assert!(opt
+        .load_state(state, 1)
+        .unwrap_err()
+        .contains("`exp_avg.other`"));
 }
 
 #[test]

@@ -74,7 +74,6 @@ fn config(out: &Path) -> TrainerConfig {
             weight_decay: 0.01,
             ..Default::default()
         },
-        ..TrainerConfig::default()
     }
 }
 
@@ -118,7 +117,10 @@ fn resumed_run_reproduces_the_uninterrupted_run() {
     assert!(killed.is_err(), "the run should have died");
     drop(dying);
     let partial = train_events(&out_b);
-    assert!(partial.iter().any(|e| e["step"] == 7), "steps after the checkpoint were logged");
+    assert!(
+        partial.iter().any(|e| e["step"] == 7),
+        "steps after the checkpoint were logged"
+    );
 
     // Restart from scratch in a new model (other initial weights): everything comes from the
     // checkpoint.
@@ -131,7 +133,16 @@ fn resumed_run_reproduces_the_uninterrupted_run() {
     let curve = |r: &TrainReport| {
         r.steps
             .iter()
-            .map(|s| (s.step, s.loss, s.lr, s.grad_norm, s.loss_tokens, s.tokens_seen))
+            .map(|s| {
+                (
+                    s.step,
+                    s.loss,
+                    s.lr,
+                    s.grad_norm,
+                    s.loss_tokens,
+                    s.tokens_seen,
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(curve(&report_a), curve(&report_b));

@@ -135,15 +135,21 @@ impl Bert {
             .map_err(t("position embeddings"))?;
         let emb = Tensor::f_embedding(&self.word, ids, -1, false, false)
             .and_then(|e| e.f_add(&positions))
-            .and_then(|e| e.f_add(&Tensor::f_embedding(&self.token_type, type_ids, -1, false, false)?))
+            .and_then(|e| {
+                e.f_add(&Tensor::f_embedding(
+                    &self.token_type,
+                    type_ids,
+                    -1,
+                    false,
+                    false,
+                )?)
+            })
             .map_err(t("embeddings"))?;
         let mut x = self
             .layer_norm(&emb, &self.ln_w, &self.ln_b)?
             .f_view([b * l, h])
             .map_err(t("flattening the batch"))?;
-        let attn_mask = mask
-            .f_view([b, 1, 1, l])
-            .map_err(t("attention mask"))?;
+        let attn_mask = mask.f_view([b, 1, 1, l]).map_err(t("attention mask"))?;
         for layer in &self.layers {
             let qkv = layer
                 .qkv_b

@@ -305,7 +305,10 @@ fn parse_pooling(path: &Path, hidden: usize) -> Result<Vec<PoolingMode>> {
                 ("pooling_mode_cls_token", Some(PoolingMode::Cls)),
                 ("pooling_mode_max_tokens", Some(PoolingMode::Max)),
                 ("pooling_mode_mean_tokens", Some(PoolingMode::Mean)),
-                ("pooling_mode_mean_sqrt_len_tokens", Some(PoolingMode::MeanSqrtLen)),
+                (
+                    "pooling_mode_mean_sqrt_len_tokens",
+                    Some(PoolingMode::MeanSqrtLen),
+                ),
                 ("pooling_mode_weightedmean_tokens", None),
                 ("pooling_mode_lasttoken", None),
             ];
@@ -363,9 +366,7 @@ impl ModelFolder {
                 }
                 "Pooling" => {
                     if transformer.is_none() || pooling_dir.is_some() {
-                        return Err(out_of_order(
-                            "Pooling must follow exactly one Transformer",
-                        ));
+                        return Err(out_of_order("Pooling must follow exactly one Transformer"));
                     }
                     pooling_dir = Some(root.join(&m.path));
                 }
@@ -544,7 +545,11 @@ mod tests {
             SimilarityError::MissingFile { .. }
         ));
         std::fs::write(dir.path().join("model.safetensors"), b"").unwrap();
-        std::fs::write(dir.path().join("config.json"), "{\n \"hidden_size\": 384,\n oops\n}").unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            "{\n \"hidden_size\": 384,\n oops\n}",
+        )
+        .unwrap();
         match ModelFolder::open(dir.path()).unwrap_err() {
             SimilarityError::Parse { line, .. } => assert_eq!(line, 3),
             other => panic!("unexpected {other}"),
@@ -558,7 +563,8 @@ mod tests {
         let cfg = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         std::fs::write(
             dir.path().join("config.json"),
-            cfg.replace("\"bert\"", "\"t5\"").replace("BertModel", "T5Model"),
+            cfg.replace("\"bert\"", "\"t5\"")
+                .replace("BertModel", "T5Model"),
         )
         .unwrap();
         assert!(matches!(

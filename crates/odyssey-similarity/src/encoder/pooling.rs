@@ -33,15 +33,17 @@ pub(crate) fn pool(hidden: &Tensor, mask: &Tensor, modes: &[PoolingMode]) -> Res
                 if sum.is_none() {
                     let s = hidden
                         .f_mul(&maskf)
-                        .and_then(|x| x.f_sum_dim_intlist([1], false, Kind::Float))
+                        .and_then(|x| x.f_sum_dim_intlist([1i64].as_slice(), false, Kind::Float))
                         .map_err(t("mean pooling"))?;
                     let n = maskf
-                        .f_sum_dim_intlist([1], false, Kind::Float)
+                        .f_sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
                         .and_then(|n| n.f_clamp_min(1e-9))
                         .map_err(t("mean pooling"))?;
                     sum = Some((s, n));
                 }
-                let (s, n) = sum.as_ref().ok_or_else(|| SimilarityError::InvalidConfig("pooling".into()))?;
+                let (s, n) = sum
+                    .as_ref()
+                    .ok_or_else(|| SimilarityError::InvalidConfig("pooling".into()))?;
                 match mode {
                     PoolingMode::Mean => s.f_div(n),
                     _ => n.f_sqrt().and_then(|r| s.f_div(&r)),
@@ -52,7 +54,9 @@ pub(crate) fn pool(hidden: &Tensor, mask: &Tensor, modes: &[PoolingMode]) -> Res
         parts.push(v);
     }
     if parts.len() == 1 {
-        return parts.pop().ok_or_else(|| SimilarityError::InvalidConfig("no pooling mode".into()));
+        return parts
+            .pop()
+            .ok_or_else(|| SimilarityError::InvalidConfig("no pooling mode".into()));
     }
     Tensor::f_cat(&parts, 1).map_err(t("concatenating pooled vectors"))
 }

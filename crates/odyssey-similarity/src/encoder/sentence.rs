@@ -83,12 +83,11 @@ impl SentenceEncoder {
     /// Load the model folder at `dir` onto `device`.
     pub fn load_on(dir: &Path, device: Device) -> Result<Self> {
         let folder = ModelFolder::open(dir)?;
-        let mut tokenizer = Tokenizer::from_file(&folder.tokenizer).map_err(|e| {
-            SimilarityError::Tokenizer {
+        let mut tokenizer =
+            Tokenizer::from_file(&folder.tokenizer).map_err(|e| SimilarityError::Tokenizer {
                 context: format!("loading {}", folder.tokenizer.display()),
                 source: e,
-            }
-        })?;
+            })?;
         // tokenizer.json may carry fixed padding and a shorter truncation; batches are padded
         // here, and truncation follows the model's max_seq_length as sentence-transformers does.
         tokenizer.with_padding(None);
@@ -226,7 +225,12 @@ impl SentenceEncoder {
         normalize: bool,
     ) -> Result<Tensor> {
         let b = batch.len();
-        let l = batch.iter().map(|&i| tokens[i].0.len()).max().unwrap_or(0).max(1);
+        let l = batch
+            .iter()
+            .map(|&i| tokens[i].0.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut ids = vec![self.pad_id; b * l];
         let mut types = vec![0i64; b * l];
         let mut mask = vec![false; b * l];

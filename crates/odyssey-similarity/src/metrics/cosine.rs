@@ -41,7 +41,15 @@ fn unit_rows(x: &Array2<f64>, what: &str) -> Result<Array2<f64>> {
 
 /// Cosine between the centroids of `a` and `b`.
 pub fn centroid_cosine(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<f64> {
-    Ok(centroid_cosine_ci(a, b, &BootstrapConfig { replicates: 0, ..Default::default() })?.estimate)
+    Ok(centroid_cosine_ci(
+        a,
+        b,
+        &BootstrapConfig {
+            replicates: 0,
+            ..Default::default()
+        },
+    )?
+    .estimate)
 }
 
 /// [`centroid_cosine`] with a bootstrap interval (both samples resampled independently).
@@ -52,8 +60,12 @@ pub fn centroid_cosine_ci(
 ) -> Result<Interval> {
     check_pair(a, b, 1)?;
     let (a, b) = (to_f64(a), to_f64(b));
-    let ca = a.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(a.ncols()));
-    let cb = b.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(b.ncols()));
+    let ca = a
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(a.ncols()));
+    let cb = b
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(b.ncols()));
     let estimate = cosine(&ca, &cb).ok_or_else(|| {
         SimilarityError::Undefined("a sample's centroid is the zero vector".into())
     })?;
@@ -66,8 +78,15 @@ pub fn centroid_cosine_ci(
 
 /// Mean cosine similarity over all pairs `(a_i, b_j)`. Rows must be non-zero.
 pub fn mean_pairwise_cosine(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<f64> {
-    Ok(mean_pairwise_cosine_ci(a, b, &BootstrapConfig { replicates: 0, ..Default::default() })?
-        .estimate)
+    Ok(mean_pairwise_cosine_ci(
+        a,
+        b,
+        &BootstrapConfig {
+            replicates: 0,
+            ..Default::default()
+        },
+    )?
+    .estimate)
 }
 
 /// [`mean_pairwise_cosine`] with a bootstrap interval.

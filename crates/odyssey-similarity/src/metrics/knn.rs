@@ -146,7 +146,11 @@ mod tests {
         let cfg = BootstrapConfig::default();
         assert!(matches!(
             knn_coverage(a.view(), b.view(), 2, &cfg),
-            Err(SimilarityError::TooFewSamples { needed: 3, found: 2, .. })
+            Err(SimilarityError::TooFewSamples {
+                needed: 3,
+                found: 2,
+                ..
+            })
         ));
         assert!(matches!(
             knn_coverage(a.view(), b.view(), 0, &cfg),

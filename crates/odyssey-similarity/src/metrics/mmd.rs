@@ -59,7 +59,11 @@ fn within_mean(k: ArrayView2<'_, f64>, w: &[f64]) -> f64 {
             wi * s
         })
         .sum();
-    let diag: f64 = w.iter().enumerate().map(|(i, &wi)| wi * wi * k[[i, i]]).sum();
+    let diag: f64 = w
+        .iter()
+        .enumerate()
+        .map(|(i, &wi)| wi * wi * k[[i, i]])
+        .sum();
     let total: f64 = w.iter().sum();
     let sq: f64 = w.iter().map(|x| x * x).sum();
     (quad - diag) / (total * total - sq)
@@ -86,7 +90,7 @@ fn pooled_kernel(a: &Array2<f64>, b: &Array2<f64>) -> (Array2<f64>, f64) {
         .unwrap_or_else(|_| Array2::zeros((0, a.ncols())));
     let mut k = sq_dists(z.view(), z.view());
     let mut sigma = median_distance(&k);
-    if !(sigma > 0.0) {
+    if sigma.is_nan() || sigma <= 0.0 {
         // Every pooled pair coincides (or nearly): any bandwidth gives the same kernel.
         sigma = 1.0;
     }
@@ -97,7 +101,14 @@ fn pooled_kernel(a: &Array2<f64>, b: &Array2<f64>) -> (Array2<f64>, f64) {
 
 /// Unbiased MMD² between `a` and `b` (each at least 2 rows).
 pub fn mmd2_unbiased(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Mmd> {
-    mmd2_unbiased_ci(a, b, &BootstrapConfig { replicates: 0, ..Default::default() })
+    mmd2_unbiased_ci(
+        a,
+        b,
+        &BootstrapConfig {
+            replicates: 0,
+            ..Default::default()
+        },
+    )
 }
 
 /// [`mmd2_unbiased`] with a bootstrap interval. The bandwidth stays the full sample's; each
@@ -122,7 +133,9 @@ pub fn mmd2_unbiased_ci(
         let wa = resample_counts(rng, n);
         let wb = resample_counts(rng, m);
         // A resample made of one item repeated has no distinct pairs.
-        if wa.iter().filter(|&&c| c > 0.0).count() < 2 || wb.iter().filter(|&&c| c > 0.0).count() < 2 {
+        if wa.iter().filter(|&&c| c > 0.0).count() < 2
+            || wb.iter().filter(|&&c| c > 0.0).count() < 2
+        {
             return None;
         }
         Some(value(&wa, &wb))
@@ -184,7 +197,11 @@ mod tests {
         d.sort_by(f64::total_cmp);
         assert!((r.bandwidth - d[10]).abs() < 1e-12);
         let want = naive(&a, &b, r.bandwidth);
-        assert!((r.mmd2.estimate - want).abs() < 1e-12, "{} vs {want}", r.mmd2.estimate);
+        assert!(
+            (r.mmd2.estimate - want).abs() < 1e-12,
+            "{} vs {want}",
+            r.mmd2.estimate
+        );
         assert!(r.mmd2.estimate > 0.0);
     }
 
@@ -194,7 +211,11 @@ mod tests {
         let b = array![[1.0f32, 0.0], [0.0, 1.0]];
         assert!(matches!(
             mmd2_unbiased(a.view(), b.view()),
-            Err(crate::SimilarityError::TooFewSamples { needed: 2, found: 1, .. })
+            Err(crate::SimilarityError::TooFewSamples {
+                needed: 2,
+                found: 1,
+                ..
+            })
         ));
     }
 }

@@ -12,7 +12,9 @@ pub mod report;
 pub mod sample;
 
 pub use bootstrap::{BootstrapConfig, Interval};
-pub use cosine::{centroid_cosine, centroid_cosine_ci, mean_pairwise_cosine, mean_pairwise_cosine_ci};
+pub use cosine::{
+    centroid_cosine, centroid_cosine_ci, mean_pairwise_cosine, mean_pairwise_cosine_ci,
+};
 pub use frechet::{frechet_distance, frechet_distance_ci};
 pub use knn::{knn_coverage, KnnCoverage};
 pub use mmd::{mmd2_unbiased, mmd2_unbiased_ci, Mmd};

@@ -136,12 +136,10 @@ impl SimilarityReport {
                 });
             }
             let texts: Vec<&str> = sample.documents.iter().map(|d| d.text.as_str()).collect();
-            let x = embedder
-                .embed(&texts)
-                .map_err(|e| SimilarityError::Core {
-                    context: format!("embedding {} ({split})", source.name()),
-                    source: e,
-                })?;
+            let x = embedder.embed(&texts).map_err(|e| SimilarityError::Core {
+                context: format!("embedding {} ({split})", source.name()),
+                source: e,
+            })?;
             Ok((x, sample.seen))
         };
         let (xa, seen_a) = embed(a)?;

@@ -69,7 +69,11 @@ mod tests {
         }
         fn documents(&self, _split: Split) -> odyssey_core::Result<DocumentIter<'_>> {
             Ok(Box::new((0..self.0).map(|i| {
-                let text = if i % 10 == 3 { " ".to_string() } else { format!("doc {i}") };
+                let text = if i % 10 == 3 {
+                    " ".to_string()
+                } else {
+                    format!("doc {i}")
+                };
                 Ok(Document::new(i.to_string(), text))
             })))
         }

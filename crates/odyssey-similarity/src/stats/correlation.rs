@@ -28,9 +28,10 @@ impl CorrelationMethod {
     /// neither constant).
     pub fn compute(self, x: &[f64], y: &[f64]) -> Result<f64> {
         check_pairs(x, y)?;
-        self.compute_unchecked(x, y).ok_or_else(|| SimilarityError::ConstantInput {
-            what: "x or y".into(),
-        })
+        self.compute_unchecked(x, y)
+            .ok_or_else(|| SimilarityError::ConstantInput {
+                what: "x or y".into(),
+            })
     }
 
     /// The coefficient without input checks; `None` when undefined (a constant input).
@@ -116,8 +117,14 @@ fn kendall_raw(x: &[f64], y: &[f64]) -> Option<f64> {
     let mut total = 0i64;
     for i in 0..n {
         for j in i + 1..n {
-            let dx = (x[i] - x[j]).partial_cmp(&0.0).map(|o| o as i64).unwrap_or(0);
-            let dy = (y[i] - y[j]).partial_cmp(&0.0).map(|o| o as i64).unwrap_or(0);
+            let dx = (x[i] - x[j])
+                .partial_cmp(&0.0)
+                .map(|o| o as i64)
+                .unwrap_or(0);
+            let dy = (y[i] - y[j])
+                .partial_cmp(&0.0)
+                .map(|o| o as i64)
+                .unwrap_or(0);
             total += 1;
             if dx == 0 {
                 tx += 1;

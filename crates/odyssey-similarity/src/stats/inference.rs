@@ -2,7 +2,9 @@
 
 use super::correlation::{check_pairs, CorrelationMethod};
 use crate::error::Result;
-use crate::metrics::bootstrap::{bootstrap, replicate_rng, resample_indices, BootstrapConfig, Interval};
+use crate::metrics::bootstrap::{
+    bootstrap, replicate_rng, resample_indices, BootstrapConfig, Interval,
+};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -23,17 +23,20 @@ pub fn render(r: &StudyReport) -> String {
     for f in &r.findings {
         let _ = writeln!(s, "- {f}");
     }
-    let _ = writeln!(s, "\n## Domains (most to least similar to the pretraining corpus)\n");
     let _ = writeln!(
         s,
-        "| domain | centroid cosine [95 % CI] | MMD² | unigram overlap | base ppl | adapted ppl | Δ ppl | best valid step | verdict |"
+        "\n## Domains (most to least similar to the pretraining corpus)\n"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| domain | centroid cosine [95 % CI] | MMD² | unigram overlap | trained on (tokens) | base ppl | adapted ppl | Δ ppl | best valid step | verdict |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for d in &r.domains {
         let c = d.similarity.centroid_cosine;
         let _ = writeln!(
             s,
-            "| {} | {:.3} [{:.3}, {:.3}] | {} | {} | {:.2} | {:.2} | {:+.1} % | {} / {} | {} |",
+            "| {} | {:.3} [{:.3}, {:.3}] | {} | {} | {} of {} | {:.2} | {:.2} | {:+.1} % | {} / {} | {} |",
             d.name,
             c.value,
             c.lo,
@@ -46,6 +49,8 @@ pub fn render(r: &StudyReport) -> String {
                 .unigram_overlap
                 .map(|m| format!("{m:.3}"))
                 .unwrap_or_else(|| "–".into()),
+            d.training.tokens,
+            d.train_tokens,
             d.base.token_ppl,
             d.adapted.token_ppl,
             d.delta_ppl_pct(),
@@ -209,6 +214,7 @@ mod tests {
         let md = render(&r);
         for needle in [
             "| wiki_music | 0.900 [0.890, 0.910]",
+            "| 5000 of 5000 |",
             "| -5.0 % |",
             "### arxiv_cs: adapt",
             "plots/similarity_vs_delta.svg",

@@ -215,12 +215,18 @@ impl Gpt2 {
         let wte = (&t / "wte").var(
             "weight",
             &[cfg.vocab_size as i64, e],
-            nn::Init::Randn { mean: 0.0, stdev: std },
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: std,
+            },
         );
         let wpe = (&t / "wpe").var(
             "weight",
             &[cfg.n_positions as i64, e],
-            nn::Init::Randn { mean: 0.0, stdev: std },
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: std,
+            },
         );
         let head_dim = (cfg.n_embd / cfg.n_head.max(1)) as f64;
         let blocks = (0..cfg.n_layer)
@@ -251,7 +257,10 @@ impl Gpt2 {
             (&vs_path / "lm_head").var(
                 "weight",
                 &[cfg.vocab_size as i64, e],
-                nn::Init::Randn { mean: 0.0, stdev: std },
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: std,
+                },
             )
         });
         Gpt2 {

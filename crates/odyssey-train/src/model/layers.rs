@@ -27,7 +27,10 @@ impl Dense {
         let weight = p.var(
             "weight",
             &[out_dim, in_dim],
-            nn::Init::Randn { mean: 0.0, stdev: std },
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: std,
+            },
         );
         let bias = bias.then(|| p.var("bias", &[out_dim], nn::Init::Const(0.0)));
         Dense {
@@ -42,7 +45,10 @@ impl Dense {
         let weight = p.var(
             "weight",
             &[in_dim, out_dim],
-            nn::Init::Randn { mean: 0.0, stdev: std },
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: std,
+            },
         );
         let bias = Some(p.var("bias", &[out_dim], nn::Init::Const(0.0)));
         Dense {
@@ -95,7 +101,13 @@ impl LayerNorm {
 
     /// Normalise in fp32 (the residual stream's precision).
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
-        x.layer_norm([self.dim], Some(&self.weight), Some(&self.bias), self.eps, true)
+        x.layer_norm(
+            [self.dim],
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            true,
+        )
     }
 }
 
@@ -183,9 +195,9 @@ impl Rotary {
         device: tch::Device,
     ) -> Self {
         let opts = (Kind::Float, device);
-        let exponents =
-            Tensor::arange_start_step(0, head_dim, 2, (Kind::Int64, device)).to_kind(Kind::Float)
-                / head_dim as f64;
+        let exponents = Tensor::arange_start_step(0, head_dim, 2, (Kind::Int64, device))
+            .to_kind(Kind::Float)
+            / head_dim as f64;
         let inv_freq = Tensor::pow_scalar(theta, &exponents).reciprocal();
         let pos = Tensor::arange(max_pos, opts) / position_scale;
         let freqs = pos.unsqueeze(1) * inv_freq.unsqueeze(0);
@@ -196,7 +208,7 @@ impl Rotary {
         }
     }
 
-    pub(crate) fn to_device(&mut self, device: tch::Device) {
+    pub(crate) fn move_to(&mut self, device: tch::Device) {
         self.cos = self.cos.to_device(device);
         self.sin = self.sin.to_device(device);
     }

@@ -65,10 +65,10 @@ pub struct LlamaConfig {
     #[serde(default = "d_heads")]
     pub num_attention_heads: usize,
     /// Key/value heads (grouped-query attention); `None` means `num_attention_heads`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_key_value_heads: Option<usize>,
     /// Per-head size; `None` means `hidden_size / num_attention_heads`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_dim: Option<usize>,
     /// MLP activation (`silu`).
     #[serde(default = "d_act")]
@@ -89,7 +89,7 @@ pub struct LlamaConfig {
     #[serde(default = "d_theta")]
     pub rope_theta: f64,
     /// RoPE scaling (`null`, `{"rope_type": "default"}` or `{"rope_type": "linear", "factor": f}`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_scaling: Option<serde_json::Value>,
     /// Biases on q, k, v and o projections (Llama, OLMo-2). Qwen2 always has q, k, v biases.
     #[serde(default)]
@@ -257,7 +257,7 @@ impl LlamaConfig {
                 format!("`{}` is not supported (silu, gelu, relu)", self.hidden_act),
             ));
         }
-        if !(self.rope_theta > 0.0) {
+        if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
             return Err(ModelError::config("rope_theta", "must be positive"));
         }
         if !(0.0..1.0).contains(&self.attention_dropout) {
@@ -316,7 +316,10 @@ impl Llama {
         let embed_tokens = (&m / "embed_tokens").var(
             "weight",
             &[cfg.vocab_size as i64, e],
-            nn::Init::Randn { mean: 0.0, stdev: std },
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: std,
+            },
         );
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
@@ -324,8 +327,7 @@ impl Llama {
                 let a = &l / "self_attn";
                 let mlp = &l / "mlp";
                 Layer {
-                    input_layernorm: (!olmo2)
-                        .then(|| RmsNorm::new(&l / "input_layernorm", e, eps)),
+                    input_layernorm: (!olmo2).then(|| RmsNorm::new(&l / "input_layernorm", e, eps)),
                     q_proj: Dense::linear(&a / "q_proj", e, nh * hd, qkv_bias, std),
                     k_proj: Dense::linear(&a / "k_proj", e, nkv * hd, qkv_bias, std),
                     v_proj: Dense::linear(&a / "v_proj", e, nkv * hd, qkv_bias, std),
@@ -346,7 +348,10 @@ impl Llama {
             (&vs_path / "lm_head").var(
                 "weight",
                 &[cfg.vocab_size as i64, e],
-                nn::Init::Randn { mean: 0.0, stdev: std },
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: std,
+                },
             )
         });
         let rotary = Rotary::new(
@@ -387,7 +392,11 @@ impl Llama {
         let q = self.rotary.apply(&q.view([b, t, nh, hd]).transpose(1, 2));
         let k = self.rotary.apply(&k.view([b, t, nkv, hd]).transpose(1, 2));
         let v = v.view([b, t, nkv, hd]).transpose(1, 2);
-        let p = if train { self.cfg.attention_dropout } else { 0.0 };
+        let p = if train {
+            self.cfg.attention_dropout
+        } else {
+            0.0
+        };
         let y = Tensor::scaled_dot_product_attention(
             &cast(&q, kind),
             &cast(&k, kind),
@@ -415,9 +424,9 @@ impl LmNet for Llama {
             match (&l.input_layernorm, &l.post_feedforward_layernorm) {
                 (Some(pre), _) => {
                     let a = self.attention(l, &pre.forward(&x), train, kind);
-                    x = x + a;
+                    x = &x + a;
                     let m = self.mlp(l, &l.post_attention_layernorm.forward(&x), kind);
-                    x = x + m;
+                    x = &x + m;
                 }
                 (None, post_ff) => {
                     let a = self.attention(l, &x, train, kind);
@@ -435,7 +444,10 @@ impl LmNet for Llama {
 
     fn logits(&self, hidden: &Tensor, kind: Kind) -> Tensor {
         let w = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        cast(&cast(hidden, kind).linear(&cast(w, kind), None::<Tensor>), Kind::Float)
+        cast(
+            &cast(hidden, kind).linear(&cast(w, kind), None::<Tensor>),
+            Kind::Float,
+        )
     }
 
     fn vocab_size(&self) -> usize {
@@ -455,6 +467,6 @@ impl LmNet for Llama {
     }
 
     fn to_device(&mut self, device: tch::Device) {
-        self.rotary.to_device(device);
+        self.rotary.move_to(device);
     }
 }

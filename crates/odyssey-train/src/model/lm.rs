@@ -129,8 +129,16 @@ impl<N: LmNet> Lm<N> {
         let vocab = self.net.vocab_size() as i64;
         let bad = ids.lt(0).logical_or(&ids.ge(vocab));
         if bad.any().int64_value(&[]) != 0 {
-            let row = bad.any_dim(1, false).to_kind(Kind::Int64).argmax(0, false).int64_value(&[]);
-            let pos = bad.get(row).to_kind(Kind::Int64).argmax(0, false).int64_value(&[]);
+            let row = bad
+                .any_dim(1, false)
+                .to_kind(Kind::Int64)
+                .argmax(0, false)
+                .int64_value(&[]);
+            let pos = bad
+                .get(row)
+                .to_kind(Kind::Int64)
+                .argmax(0, false)
+                .int64_value(&[]);
             let id = ids.int64_value(&[row, pos]);
             return Err(ModelError::TokenOutOfRange {
                 index: row as usize,

@@ -6,8 +6,8 @@
 
 pub mod any;
 pub mod gpt2;
-pub mod llama;
 pub(crate) mod layers;
+pub mod llama;
 pub mod lm;
 
 pub use any::{AnyModel, AnyNet};

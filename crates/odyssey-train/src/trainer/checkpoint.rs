@@ -1,8 +1,8 @@
 //! Atomic checkpoints: model weights, optimizer state and the trainer's position.
 //!
 //! A checkpoint is a folder `checkpoint-<step>` (8 digits) in the output folder holding
-//! `model.safetensors` (the variables, by their names), `optimizer.safetensors` (AdamW moments
-//! and fp32 master weights when the model runs in bf16) and `trainer_state.json`
+//! `model.safetensors` (the variables, by their names), `optimizer.safetensors` (AdamW moments)
+//! and `trainer_state.json`
 //! ([`CheckpointState`]). It is written into a hidden temporary folder, synced, then renamed
 //! into place, so a folder named `checkpoint-*` is always complete.
 
@@ -211,9 +211,8 @@ pub fn load_weights(vs: &VarStore, file: &Path) -> Result<(), TrainerError> {
                 var.size()
             )));
         }
-        tch::no_grad(|| var.f_copy_(&src)).map_err(TrainerError::torch(format!(
-            "copying `{name}`"
-        )))?;
+        tch::no_grad(|| var.f_copy_(&src))
+            .map_err(TrainerError::torch(format!("copying `{name}`")))?;
     }
     if let Some(extra) = tensors.keys().min() {
         return Err(bad(format!(

@@ -16,22 +16,6 @@ pub enum Duration {
     Steps(usize),
 }
 
-/// How the model's variables are stored during training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Precision {
-    /// Leave the variables as the model keeps them. The models of this crate keep fp32
-    /// weights and run their matrix products in bf16 on CUDA and fp32 on CPU (see
-    /// [`Lm::set_compute_kind`](crate::Lm::set_compute_kind)), which is mixed precision with
-    /// fp32 master weights already.
-    #[default]
-    ModelDefault,
-    /// Store the variables in bf16 for the passes, with fp32 master weights and optimizer
-    /// state held by the optimizer (halves weight memory; meant for CUDA). The variables are
-    /// fp32 again, holding the master weights, when training returns.
-    Bf16Weights,
-}
-
 /// When an evaluation counts against the run for early stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -94,8 +78,6 @@ pub struct TrainerConfig {
     pub keep_last: usize,
     /// Resume from the newest checkpoint in `output_dir` when there is one.
     pub resume: bool,
-    /// Precision of the passes.
-    pub precision: Precision,
     /// libtorch intra-op threads (`None`: libtorch's default).
     pub threads: Option<usize>,
     /// Show a progress bar on stderr.
@@ -122,7 +104,6 @@ impl Default for TrainerConfig {
             save_every: None,
             keep_last: 1,
             resume: false,
-            precision: Precision::ModelDefault,
             threads: None,
             progress: true,
         }
@@ -132,16 +113,22 @@ impl Default for TrainerConfig {
 impl TrainerConfig {
     /// Check every field; the error names the first one that is wrong.
     pub fn validate(&self) -> Result<(), TrainerError> {
-        let c = TrainerError::config::<String>;
+        let c = |field: &'static str, message: String| TrainerError::config(field, message);
         if !(self.lr.is_finite() && self.lr >= 0.0) {
             return Err(c("lr", format!("must be finite and >= 0, got {}", self.lr)));
         }
         let (b1, b2) = self.adamw.betas;
         if !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2)) {
-            return Err(c("adamw.betas", format!("must lie in [0, 1), got ({b1}, {b2})")));
+            return Err(c(
+                "adamw.betas",
+                format!("must lie in [0, 1), got ({b1}, {b2})"),
+            ));
         }
         if !(self.adamw.eps.is_finite() && self.adamw.eps > 0.0) {
-            return Err(c("adamw.eps", format!("must be > 0, got {}", self.adamw.eps)));
+            return Err(c(
+                "adamw.eps",
+                format!("must be > 0, got {}", self.adamw.eps),
+            ));
         }
         if !(self.adamw.weight_decay.is_finite() && self.adamw.weight_decay >= 0.0) {
             return Err(c(
@@ -155,10 +142,10 @@ impl TrainerConfig {
             }
         }
         if self.micro_batch_size == 0 {
-            return Err(c("micro_batch_size", "must be >= 1"));
+            return Err(c("micro_batch_size", "must be >= 1".into()));
         }
         if self.grad_accum_steps == 0 {
-            return Err(c("grad_accum_steps", "must be >= 1"));
+            return Err(c("grad_accum_steps", "must be >= 1".into()));
         }
         if let Some(m) = self.max_grad_norm {
             if !(m.is_finite() && m > 0.0) {
@@ -166,32 +153,35 @@ impl TrainerConfig {
             }
         }
         match self.duration {
-            Duration::Epochs(0) => return Err(c("duration", "needs at least 1 epoch")),
-            Duration::Steps(0) => return Err(c("duration", "needs at least 1 step")),
+            Duration::Epochs(0) => return Err(c("duration", "needs at least 1 epoch".into())),
+            Duration::Steps(0) => return Err(c("duration", "needs at least 1 step".into())),
             _ => {}
         }
         if self.eval_every == Some(0) {
-            return Err(c("eval_every", "must be >= 1"));
+            return Err(c("eval_every", "must be >= 1".into()));
         }
         if self.save_every == Some(0) {
-            return Err(c("save_every", "must be >= 1"));
+            return Err(c("save_every", "must be >= 1".into()));
         }
         if self.eval_batch_size == 0 {
-            return Err(c("eval_batch_size", "must be >= 1"));
+            return Err(c("eval_batch_size", "must be >= 1".into()));
         }
         if self.keep_last == 0 {
-            return Err(c("keep_last", "must be >= 1"));
+            return Err(c("keep_last", "must be >= 1".into()));
         }
         if let Some(es) = &self.early_stopping {
             if es.patience == 0 {
-                return Err(c("early_stopping.patience", "must be >= 1"));
+                return Err(c("early_stopping.patience", "must be >= 1".into()));
             }
             if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
-                return Err(c("early_stopping.min_delta", "must be >= 0"));
+                return Err(c("early_stopping.min_delta", "must be >= 0".into()));
             }
         }
         if self.resume && self.output_dir.is_none() {
-            return Err(c("resume", "needs `output_dir` to find checkpoints in"));
+            return Err(c(
+                "resume",
+                "needs `output_dir` to find checkpoints in".into(),
+            ));
         }
         Ok(())
     }

@@ -57,6 +57,12 @@ pub enum TrainerError {
         /// What does not fit.
         message: String,
     },
+    /// The model cannot be trained as it is (e.g. its variables are not fp32).
+    #[error("unsupported model: {message}")]
+    UnsupportedModel {
+        /// What does not fit.
+        message: String,
+    },
     /// A libtorch operation failed.
     #[error("libtorch error while {context}")]
     Torch {

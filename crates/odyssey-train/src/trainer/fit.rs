@@ -4,10 +4,9 @@ use super::checkpoint::{
     latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint, CheckpointState,
     DataIdentity, CHECKPOINT_FORMAT,
 };
-use super::config::{Duration, Precision, StopRule, TrainerConfig};
-use super::data::{batch_arrays, counted_labels, epoch_order, find_out_of_vocab, fingerprint};
+use super::config::{Duration, StopRule, TrainerConfig};
 use super::data::TokenBlocks;
-use crate::model::IGNORE_INDEX;
+use super::data::{batch_arrays, counted_labels, epoch_order, find_out_of_vocab, fingerprint};
 use super::error::TrainerError;
 use super::metrics::{
     EvalRecord, Evaluation, MetricsEvent, MetricsLog, StepRecord, StopReason, TrainReport,
@@ -15,6 +14,7 @@ use super::metrics::{
 use super::optim::AdamW;
 use super::schedule::LrSchedule;
 use crate::model::CausalLm;
+use crate::model::IGNORE_INDEX;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -41,7 +41,10 @@ impl Plan {
         let in_epoch = step % self.steps_per_epoch;
         let start = in_epoch * self.per_step;
         let end = (start + self.per_step).min(self.n_blocks);
-        order[start..end].chunks(micro).map(|c| c.to_vec()).collect()
+        order[start..end]
+            .chunks(micro)
+            .map(|c| c.to_vec())
+            .collect()
     }
 }
 
@@ -203,17 +206,8 @@ impl Trainer {
         if let Some(v) = valid {
             check_blocks("valid", v, model)?;
         }
-        let mixed = cfg.precision == Precision::Bf16Weights;
-        if mixed {
-            model.var_store_mut().bfloat16();
-        }
         let mut optimizer = AdamW::new(model.var_store(), cfg.adamw)?;
-        let result = self.run(model, &mut optimizer, train, valid);
-        if mixed {
-            model.var_store_mut().float();
-            optimizer.release_masters()?;
-        }
-        result
+        self.run(model, &mut optimizer, train, valid)
     }
 
     fn run(
@@ -307,12 +301,12 @@ impl Trainer {
         let mut stop_reason = StopReason::Completed;
 
         let save = |state: &CheckpointState,
-                        model: &dyn CausalLm,
-                        optimizer: &AdamW,
-                        last_saved_step: &mut Option<usize>,
-                        best: bool,
-                        last_ckpt: &mut Option<PathBuf>,
-                        best_ckpt: &mut Option<PathBuf>|
+                    model: &dyn CausalLm,
+                    optimizer: &AdamW,
+                    last_saved_step: &mut Option<usize>,
+                    best: bool,
+                    last_ckpt: &mut Option<PathBuf>,
+                    best_ckpt: &mut Option<PathBuf>|
          -> Result<(), TrainerError> {
             let Some(out) = out_dir else { return Ok(()) };
             let path = if *last_saved_step == Some(state.step) {
@@ -387,7 +381,8 @@ impl Trainer {
             optimizer.zero_grad();
             state.step += 1;
             state.epoch = state.step / steps_per_epoch;
-            state.blocks_consumed_in_epoch = ((state.step % steps_per_epoch) * per_step).min(n_blocks);
+            state.blocks_consumed_in_epoch =
+                ((state.step % steps_per_epoch) * per_step).min(n_blocks);
             state.tokens_seen += input_tokens;
             state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
             let record = StepRecord {
@@ -423,18 +418,15 @@ impl Trainer {
             if let (Some(v), true) = (valid, eval_due) {
                 let eval = self.evaluate(model, v)?;
                 let p = eval.perplexity;
-                let counted_against = match cfg.early_stopping {
-                    None => false,
-                    Some(es) => match es.rule {
-                        StopRule::Worsens => state
-                            .evals
-                            .last()
-                            .is_some_and(|prev| p > prev.eval.perplexity + es.min_delta),
-                        StopRule::NoImprovement => {
-                            state.best.is_some_and(|(_, b)| !(p < b - es.min_delta))
-                        }
-                    },
-                };
+                let counted_against = cfg.early_stopping.is_some_and(|es| {
+                    counts_against(
+                        es.rule,
+                        es.min_delta,
+                        p,
+                        state.evals.last().map(|e| e.eval.perplexity),
+                        state.best.map(|b| b.1),
+                    )
+                });
                 if !p.is_finite() {
                     bar.println(format!("step {}: validation perplexity {p}", state.step));
                 }
@@ -460,7 +452,9 @@ impl Trainer {
                     if new_best { " (best)" } else { "" }
                 ));
                 if let Some(log) = log.as_mut() {
-                    log.write(&MetricsEvent::Eval { record: rec.clone() })?;
+                    log.write(&MetricsEvent::Eval {
+                        record: rec.clone(),
+                    })?;
                 }
                 state.evals.push(rec);
                 if let Some(es) = cfg.early_stopping {
@@ -520,6 +514,26 @@ impl Trainer {
     }
 }
 
+/// Whether validation perplexity `p` counts against the run under `rule`, given the previous
+/// evaluation's and the best perplexity so far.
+fn counts_against(
+    rule: StopRule,
+    min_delta: f64,
+    p: f64,
+    previous: Option<f64>,
+    best: Option<f64>,
+) -> bool {
+    match rule {
+        StopRule::Worsens => previous.is_some_and(|prev| p > prev + min_delta),
+        StopRule::NoImprovement => best.is_some_and(|b| {
+            !matches!(
+                p.partial_cmp(&(b - min_delta)),
+                Some(std::cmp::Ordering::Less)
+            )
+        }),
+    }
+}
+
 fn check_resume(
     dir: &Path,
     ckpt: &CheckpointState,
@@ -537,7 +551,11 @@ fn check_resume(
         ));
     }
     if ckpt.seed != fresh.seed {
-        return Err(mismatch("seed", ckpt.seed.to_string(), fresh.seed.to_string()));
+        return Err(mismatch(
+            "seed",
+            ckpt.seed.to_string(),
+            fresh.seed.to_string(),
+        ));
     }
     if (ckpt.micro_batch_size, ckpt.grad_accum_steps)
         != (fresh.micro_batch_size, fresh.grad_accum_steps)
@@ -568,4 +586,81 @@ fn write_report(out: &Path, report: &TrainReport) -> Result<(), TrainerError> {
         what: "training report",
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_rules_count_worsening_or_missing_improvement() {
+        // 10 → 12 worsens; 12 → 11 does not worsen but does not beat the best 10.
+        assert!(counts_against(
+            StopRule::Worsens,
+            0.0,
+            12.0,
+            Some(10.0),
+            Some(10.0)
+        ));
+        assert!(!counts_against(
+            StopRule::Worsens,
+            0.0,
+            11.0,
+            Some(12.0),
+            Some(10.0)
+        ));
+        assert!(counts_against(
+            StopRule::NoImprovement,
+            0.0,
+            11.0,
+            Some(12.0),
+            Some(10.0)
+        ));
+        assert!(!counts_against(
+            StopRule::NoImprovement,
+            0.0,
+            9.0,
+            Some(12.0),
+            Some(10.0)
+        ));
+        // min_delta: small moves count neither way.
+        assert!(!counts_against(
+            StopRule::Worsens,
+            0.5,
+            10.3,
+            Some(10.0),
+            Some(10.0)
+        ));
+        assert!(counts_against(
+            StopRule::NoImprovement,
+            0.5,
+            9.8,
+            Some(10.0),
+            Some(10.0)
+        ));
+        // The first evaluation never counts; NaN counts as no improvement.
+        assert!(!counts_against(StopRule::Worsens, 0.0, 50.0, None, None));
+        assert!(counts_against(
+            StopRule::NoImprovement,
+            0.0,
+            f64::NAN,
+            None,
+            Some(10.0)
+        ));
+    }
+
+    #[test]
+    fn steps_take_consecutive_slices_of_the_epoch_order() {
+        let plan = Plan {
+            n_blocks: 10,
+            per_step: 4,
+            steps_per_epoch: 3,
+        };
+        let order: Vec<usize> = (0..10).rev().collect();
+        assert_eq!(plan.step_blocks(&order, 0, 3), vec![vec![9, 8, 7], vec![6]]);
+        assert_eq!(plan.step_blocks(&order, 2, 3), vec![vec![1, 0]]);
+        assert_eq!(plan.step_blocks(&order, 4, 2), vec![vec![5, 4], vec![3, 2]]);
+        assert_ne!(step_seed(1, 0), step_seed(1, 1));
+        assert_ne!(step_seed(1, 0), step_seed(2, 0));
+    }
 }

@@ -14,6 +14,11 @@
 //!   a killed run resumed from its newest checkpoint continues with the same losses;
 //! - a progress bar, a `metrics.jsonl` log and a [`TrainReport`].
 //!
+//! The trainer runs on the device of the model's variables. The models of this crate keep fp32
+//! weights (the master weights AdamW updates) and run their matrix products in bf16 on CUDA and
+//! in fp32 on CPU; build the model on [`default_device`](crate::default_device) to use a GPU
+//! when there is one. libtorch's thread count is set from [`TrainerConfig::threads`].
+//!
 //! [`CausalLm`]: crate::CausalLm
 //!
 //! # Example
@@ -58,10 +63,8 @@ pub use checkpoint::{
     checkpoint_name, latest_checkpoint, list_checkpoints, load_checkpoint, load_weights,
     read_state, save_checkpoint, CheckpointState, DataIdentity, CHECKPOINT_FORMAT,
 };
-pub use config::{Duration, EarlyStopping, Precision, StopRule, TrainerConfig};
-pub use data::{
-    batch_arrays, counted_labels, epoch_order, fingerprint, PackedBlocks, TokenBlocks,
-};
+pub use config::{Duration, EarlyStopping, StopRule, TrainerConfig};
+pub use data::{batch_arrays, counted_labels, epoch_order, fingerprint, PackedBlocks, TokenBlocks};
 pub use error::TrainerError;
 pub use fit::Trainer;
 pub use metrics::{

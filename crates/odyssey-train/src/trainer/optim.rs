@@ -3,11 +3,12 @@
 //!
 //! The update is the one of `torch.optim.AdamW` (single-tensor path): weight decay
 //! `p ← p·(1 − lr·wd)`, then `m ← lerp(m, g, 1 − β₁)`, `v ← β₂·v + (1 − β₂)·g²`,
-//! `p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)`. All of it runs in place, reusing one
-//! scratch buffer, so a step allocates nothing per parameter.
+//! `p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)`. The weights, gradients and moments
+//! live in one flat buffer each (the variables are views into them), so clipping and the update
+//! are about a dozen in-place operations over the whole model, whatever its number of tensors.
 //!
-//! Variables kept in reduced precision (bf16 on GPU) get an fp32 master copy here: gradients are
-//! read in fp32, the master is updated, and the variable receives the rounded master.
+//! The variables must be fp32: they are the master weights. (The models of this crate keep
+//! fp32 weights and run their matrix products in bf16 on CUDA.)
 
 use super::error::TrainerError;
 use serde::{Deserialize, Serialize};
@@ -102,21 +103,53 @@ impl Default for AdamWConfig {
 struct Param {
     name: String,
     var: Tensor,
-    /// fp32 copy of a reduced-precision variable.
-    master: Option<Tensor>,
+    /// Offset of the variable (and of its gradient and moments) in the flat buffers.
+    offset: i64,
+    numel: i64,
     exp_avg: Tensor,
     exp_avg_sq: Tensor,
     decay: bool,
 }
 
+/// One contiguous fp32 buffer each for the weights, the gradients and the two moments. Every
+/// variable (and, once a backward pass has defined it, its gradient) is a view into its
+/// buffer, so that clipping and the update are a handful of large operations instead of a
+/// dozen small ones per variable. Decayed variables come first, so that weight decay is one
+/// operation on a prefix.
+struct Flat {
+    params: Tensor,
+    grads: Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    scratch: Tensor,
+    /// Elements of the decayed prefix.
+    n_decay: i64,
+}
+
+/// Where the gradients of the current step stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grads {
+    /// Not looked at since the last step.
+    Unchecked,
+    /// Every gradient is defined and is a view into the flat gradient buffer.
+    Flat,
+    /// Some variables have no gradient (they are skipped by the update, as torch does); the
+    /// others are views into the flat gradient buffer, the missing ones' segments are zero.
+    Partial,
+}
+
 /// AdamW over the trainable variables of a [`VarStore`], in name order.
+///
+/// Creating the optimizer moves the variables' data into one flat buffer (each variable
+/// becomes a view into it; the model sees no difference), and the gradients join a second flat
+/// buffer after the first backward pass. Variables whose storage is replaced later (by
+/// `VarStore::set_device`, say) are copied back in at the next step.
 pub struct AdamW {
     cfg: AdamWConfig,
     params: Vec<Param>,
     step: usize,
-    scratch: Tensor,
-    /// fp32 gradients of the current step, set by [`AdamW::clip_grad_norm`].
-    grads: Option<Vec<Option<Tensor>>>,
+    flat: Flat,
+    grads: Grads,
 }
 
 fn tch_err(context: &'static str) -> impl Fn(TchError) -> TrainerError {
@@ -126,8 +159,25 @@ fn tch_err(context: &'static str) -> impl Fn(TchError) -> TrainerError {
     }
 }
 
+/// Whether `t` is a contiguous view of `buf` starting at element `offset`.
+fn is_view_at(t: &Tensor, buf: &Tensor, offset: i64) -> bool {
+    t.defined()
+        && t.is_contiguous()
+        && t.device() == buf.device()
+        && t.data_ptr() as usize == buf.data_ptr() as usize + 4 * offset as usize
+}
+
+/// Copy `t` into `buf[offset..offset + numel]` and make `t` a view of that segment.
+fn alias_into(t: &Tensor, buf: &Tensor, offset: i64, numel: i64) -> Result<(), TchError> {
+    let seg = buf.f_narrow(0, offset, numel)?;
+    tch::no_grad(|| seg.f_view([-1]).and_then(|mut s| s.f_copy_(&t.f_reshape([-1])?)))?;
+    let mut t = t.shallow_clone();
+    t.f_set_data(&seg.f_view(&t.size()[..])?)
+}
+
 impl AdamW {
-    /// An optimizer for the trainable variables of `vs`, with zero moments.
+    /// An optimizer for the trainable variables of `vs`, with zero moments. Every trainable
+    /// variable must be fp32 (the error names the first that is not).
     pub fn new(vs: &VarStore, cfg: AdamWConfig) -> Result<Self, TrainerError> {
         let e = tch_err("creating AdamW state");
         let mut vars: Vec<(String, Tensor)> = vs
@@ -137,33 +187,64 @@ impl AdamW {
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let device = vs.device();
+        for (name, var) in &vars {
+            if var.kind() != Kind::Float {
+                return Err(TrainerError::UnsupportedModel {
+                    message: format!(
+                        "variable `{name}` is {:?}; AdamW updates fp32 master weights",
+                        var.kind()
+                    ),
+                });
+            }
+        }
+        let decays: Vec<bool> = vars.iter().map(|(n, _)| cfg.no_decay.decays(n)).collect();
+        let mut offsets = vec![0i64; vars.len()];
+        let mut total = 0i64;
+        for want in [true, false] {
+            for (i, (_, var)) in vars.iter().enumerate() {
+                if decays[i] == want {
+                    offsets[i] = total;
+                    total += var.numel() as i64;
+                }
+            }
+            if want {
+                // `total` is now the size of the decayed prefix.
+                offsets.push(total);
+            }
+        }
+        let n_decay = offsets.pop().unwrap_or(0);
+        let opts = (Kind::Float, device);
+        let zeros = || Tensor::f_zeros([total.max(1)], opts);
+        let flat = Flat {
+            params: zeros().map_err(&e)?,
+            grads: zeros().map_err(&e)?,
+            exp_avg: zeros().map_err(&e)?,
+            exp_avg_sq: zeros().map_err(&e)?,
+            scratch: Tensor::f_empty([total.max(1)], opts).map_err(&e)?,
+            n_decay,
+        };
         let mut params = Vec::with_capacity(vars.len());
-        let mut max_numel = 1i64;
-        for (name, var) in vars {
-            let master = if var.kind() == Kind::Float {
-                None
-            } else {
-                Some(tch::no_grad(|| var.f_to_kind(Kind::Float)).map_err(&e)?)
-            };
-            let exp_avg = Tensor::f_zeros(var.size(), (Kind::Float, device)).map_err(&e)?;
-            let exp_avg_sq = Tensor::f_zeros(var.size(), (Kind::Float, device)).map_err(&e)?;
-            max_numel = max_numel.max(var.numel() as i64);
+        for (i, (name, var)) in vars.into_iter().enumerate() {
+            let (offset, numel) = (offsets[i], var.numel() as i64);
+            let size = var.size();
+            alias_into(&var, &flat.params, offset, numel).map_err(&e)?;
+            let moment = |buf: &Tensor| buf.f_narrow(0, offset, numel)?.f_view(&size[..]);
             params.push(Param {
-                decay: cfg.no_decay.decays(&name),
+                exp_avg: moment(&flat.exp_avg).map_err(&e)?,
+                exp_avg_sq: moment(&flat.exp_avg_sq).map_err(&e)?,
+                decay: decays[i],
                 name,
                 var,
-                master,
-                exp_avg,
-                exp_avg_sq,
+                offset,
+                numel,
             });
         }
-        let scratch = Tensor::f_empty([max_numel], (Kind::Float, device)).map_err(&e)?;
         Ok(AdamW {
             cfg,
             params,
             step: 0,
-            scratch,
-            grads: None,
+            flat,
+            grads: Grads::Unchecked,
         })
     }
 
@@ -181,23 +262,48 @@ impl AdamW {
         )
     }
 
-    fn gather_grads(&mut self) -> Result<&Vec<Option<Tensor>>, TrainerError> {
-        if self.grads.is_none() {
-            let e = tch_err("reading gradients");
-            let mut grads = Vec::with_capacity(self.params.len());
-            for p in &self.params {
-                let g = p.var.grad();
-                grads.push(if !g.defined() {
-                    None
-                } else if g.kind() == Kind::Float {
-                    Some(g)
-                } else {
-                    Some(g.f_to_kind(Kind::Float).map_err(&e)?)
-                });
-            }
-            self.grads = Some(grads);
+    /// Make every variable and every defined gradient a view into the flat buffers (a no-op
+    /// after the first step, unless something replaced their storage), and note whether some
+    /// gradient is missing.
+    fn gather_grads(&mut self) -> Result<Grads, TrainerError> {
+        if self.grads != Grads::Unchecked {
+            return Ok(self.grads);
         }
-        Ok(self.grads.get_or_insert_with(Vec::new))
+        let e = tch_err("reading gradients");
+        let flat = &self.flat;
+        let mut state = Grads::Flat;
+        for p in &self.params {
+            if p.var.device() != flat.params.device() {
+                return Err(e(TchError::Kind(format!(
+                    "variable `{}` moved to {:?} after the optimizer was created on {:?}",
+                    p.name,
+                    p.var.device(),
+                    flat.params.device()
+                ))));
+            }
+            if !is_view_at(&p.var, &flat.params, p.offset) {
+                alias_into(&p.var, &flat.params, p.offset, p.numel).map_err(&e)?;
+            }
+            let g = p.var.grad();
+            if !g.defined() {
+                state = Grads::Partial;
+                tch::no_grad(|| flat.grads.f_narrow(0, p.offset, p.numel)?.f_zero_())
+                    .map_err(&e)?;
+                continue;
+            }
+            if g.kind() != Kind::Float {
+                return Err(e(TchError::Kind(format!(
+                    "gradient of `{}` is {:?}, expected Float",
+                    p.name,
+                    g.kind()
+                ))));
+            }
+            if !is_view_at(&g, &flat.grads, p.offset) {
+                alias_into(&g, &flat.grads, p.offset, p.numel).map_err(&e)?;
+            }
+        }
+        self.grads = state;
+        Ok(state)
     }
 
     /// The global L2 norm of all gradients, as `torch.nn.utils.clip_grad_norm_` computes it;
@@ -205,31 +311,20 @@ impl AdamW {
     /// norm before clipping (NaN or infinite when a gradient is).
     pub fn clip_grad_norm(&mut self, max_norm: Option<f64>) -> Result<f64, TrainerError> {
         let e = tch_err("clipping gradients");
-        let grads = self.gather_grads()?;
-        let norms: Vec<Tensor> = grads
-            .iter()
-            .flatten()
-            .map(|g| g.f_norm())
-            .collect::<Result<_, _>>()
-            .map_err(&e)?;
-        if norms.is_empty() {
+        if self.gather_grads()? == Grads::Partial
+            && self.params.iter().all(|p| !p.var.grad().defined())
+        {
             return Ok(0.0);
         }
-        let total = Tensor::f_stack(&norms, 0)
-            .and_then(|t| t.f_norm())
+        // Missing gradients have zero segments, so the norm of the buffer is the global norm.
+        let norm = tch::no_grad(|| self.flat.grads.f_norm())
+            .and_then(|t| t.f_double_value(&[]))
             .map_err(&e)?;
-        let norm = total.f_double_value(&[]).map_err(&e)?;
         if let Some(max_norm) = max_norm {
             let coef = max_norm / (norm + 1e-6);
             if coef < 1.0 && norm.is_finite() {
-                tch::no_grad(|| -> Result<(), TchError> {
-                    for g in grads.iter().flatten() {
-                        let mut g = g.shallow_clone();
-                        g.f_mul_scalar_(coef)?;
-                    }
-                    Ok(())
-                })
-                .map_err(&e)?;
+                let mut g = self.flat.grads.shallow_clone();
+                tch::no_grad(|| g.f_mul_scalar_(coef)).map_err(&e)?;
             }
         }
         Ok(norm)
@@ -240,8 +335,8 @@ impl AdamW {
     /// are left alone, as torch does.
     pub fn step(&mut self, lr: f64) -> Result<(), TrainerError> {
         let e = tch_err("AdamW update");
-        self.gather_grads()?;
-        let grads = self.grads.take().unwrap_or_default();
+        let state = self.gather_grads()?;
+        self.grads = Grads::Unchecked;
         self.step += 1;
         let (b1, b2) = self.cfg.betas;
         let t = self.step as i32;
@@ -250,71 +345,90 @@ impl AdamW {
         let step_size = lr / bc1;
         let wd = self.cfg.weight_decay;
         let eps = self.cfg.eps;
-        let scratch = &self.scratch;
+        let flat = &self.flat;
+        // The update of one segment (the whole buffers, or one variable's views).
+        let update = |mut target: Tensor,
+                      g: Tensor,
+                      mut m: Tensor,
+                      mut v: Tensor,
+                      mut s: Tensor,
+                      decay: Option<Tensor>|
+         -> Result<(), TchError> {
+            if let Some(mut d) = decay {
+                if wd != 0.0 && lr != 0.0 {
+                    let _ = d.f_mul_scalar_(1.0 - lr * wd)?;
+                }
+            }
+            let _ = m.f_lerp_(&g, 1.0 - b1)?;
+            let _ = g.f_mul_out(&s, &g)?;
+            let _ = s.f_mul_scalar_(1.0 - b2)?;
+            let _ = v.f_mul_scalar_(b2)?;
+            let _ = v.f_add_(&s)?;
+            if step_size != 0.0 {
+                let _ = v.f_sqrt_out(&s)?;
+                let _ = s.f_div_scalar_(bc2_sqrt)?;
+                let _ = s.f_add_scalar_(eps)?;
+                let _ = s.f_div_scalar_(-step_size)?;
+                let _ = target.f_addcdiv_(&m, &s)?;
+            }
+            Ok(())
+        };
         tch::no_grad(|| -> Result<(), TchError> {
-            for (p, g) in self.params.iter_mut().zip(grads) {
-                let Some(g) = g else { continue };
-                let mut target = p.master.as_ref().unwrap_or(&p.var).shallow_clone();
-                if p.decay && wd != 0.0 && lr != 0.0 {
-                    target.f_mul_scalar_(1.0 - lr * wd)?;
+            if state == Grads::Flat {
+                return update(
+                    flat.params.shallow_clone(),
+                    flat.grads.shallow_clone(),
+                    flat.exp_avg.shallow_clone(),
+                    flat.exp_avg_sq.shallow_clone(),
+                    flat.scratch.shallow_clone(),
+                    Some(flat.params.f_narrow(0, 0, flat.n_decay)?),
+                );
+            }
+            for p in &self.params {
+                let g = p.var.grad();
+                if !g.defined() {
+                    continue;
                 }
-                p.exp_avg.f_lerp_(&g, 1.0 - b1)?;
-                let mut s = scratch.f_narrow(0, 0, g.numel() as i64)?.f_view(&g.size()[..])?;
-                g.f_mul_out(&s, &g)?;
-                s.f_mul_scalar_(1.0 - b2)?;
-                p.exp_avg_sq.f_mul_scalar_(b2)?;
-                p.exp_avg_sq.f_add_(&s)?;
-                if step_size != 0.0 {
-                    p.exp_avg_sq.f_sqrt_out(&s)?;
-                    s.f_div_scalar_(bc2_sqrt)?;
-                    s.f_add_scalar_(eps)?;
-                    s.f_div_scalar_(-step_size)?;
-                    target.f_addcdiv_(&p.exp_avg, &s)?;
-                }
-                if p.master.is_some() {
-                    p.var.f_copy_(&target)?;
-                }
+                let s = flat
+                    .scratch
+                    .f_narrow(0, p.offset, p.numel)?
+                    .f_view(&g.size()[..])?;
+                update(
+                    p.var.shallow_clone(),
+                    g,
+                    p.exp_avg.shallow_clone(),
+                    p.exp_avg_sq.shallow_clone(),
+                    s,
+                    p.decay.then(|| p.var.shallow_clone()),
+                )?;
             }
             Ok(())
         })
         .map_err(&e)
     }
 
-    /// Whether some variables run in reduced precision with an fp32 master copy here.
-    pub fn has_masters(&self) -> bool {
-        self.params.iter().any(|p| p.master.is_some())
-    }
-
-    /// Copy the fp32 masters into their variables and drop them; call it after turning the
-    /// variables back to fp32 so that they hold the full-precision weights.
-    pub fn release_masters(&mut self) -> Result<(), TrainerError> {
+    /// Set the stored gradients of all parameters to zero.
+    pub fn zero_grad(&mut self) {
+        self.grads = Grads::Unchecked;
         for p in &mut self.params {
-            if let Some(m) = p.master.take() {
-                tch::no_grad(|| p.var.f_copy_(&m))
-                    .map_err(tch_err("copying master weights into the model"))?;
+            let g = p.var.grad();
+            if g.defined() && !is_view_at(&g, &self.flat.grads, p.offset) {
+                p.var.zero_grad();
             }
         }
-        Ok(())
+        let mut g = self.flat.grads.shallow_clone();
+        let _ = tch::no_grad(|| g.f_zero_());
     }
 
-    /// Drop the stored gradients of all parameters (set them to zero).
-    pub fn zero_grad(&mut self) {
-        self.grads = None;
-        for p in &mut self.params {
-            p.var.zero_grad();
-        }
-    }
-
-    /// The state to save: `exp_avg.<name>`, `exp_avg_sq.<name>` and, for reduced-precision
-    /// variables, `master.<name>` (fp32 weights), all fp32.
+    /// The state to save: `exp_avg.<name>` and `exp_avg_sq.<name>` (fp32) of every parameter.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::with_capacity(self.params.len() * 2);
         for p in &self.params {
             out.push((format!("exp_avg.{}", p.name), p.exp_avg.shallow_clone()));
-            out.push((format!("exp_avg_sq.{}", p.name), p.exp_avg_sq.shallow_clone()));
-            if let Some(m) = &p.master {
-                out.push((format!("master.{}", p.name), m.shallow_clone()));
-            }
+            out.push((
+                format!("exp_avg_sq.{}", p.name),
+                p.exp_avg_sq.shallow_clone(),
+            ));
         }
         out
     }
@@ -327,13 +441,10 @@ impl AdamW {
         step: usize,
     ) -> Result<(), String> {
         for p in &mut self.params {
-            let mut targets: Vec<(String, &mut Tensor)> = vec![
+            let targets: [(String, &mut Tensor); 2] = [
                 (format!("exp_avg.{}", p.name), &mut p.exp_avg),
                 (format!("exp_avg_sq.{}", p.name), &mut p.exp_avg_sq),
             ];
-            if let Some(m) = p.master.as_mut() {
-                targets.push((format!("master.{}", p.name), m));
-            }
             for (key, dst) in targets {
                 let src = tensors
                     .remove(&key)
@@ -347,10 +458,6 @@ impl AdamW {
                 }
                 tch::no_grad(|| dst.f_copy_(&src)).map_err(|e| format!("`{key}`: {e}"))?;
             }
-            if let Some(m) = &p.master {
-                let mut var = p.var.shallow_clone();
-                tch::no_grad(|| var.f_copy_(m)).map_err(|e| format!("`{}`: {e}", p.name))?;
-            }
         }
         if let Some(extra) = tensors.keys().min() {
             return Err(format!(
@@ -358,7 +465,7 @@ impl AdamW {
             ));
         }
         self.step = step;
-        self.grads = None;
+        self.grads = Grads::Unchecked;
         Ok(())
     }
 }

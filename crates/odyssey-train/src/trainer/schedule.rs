@@ -66,7 +66,11 @@ impl LrSchedule {
 
     /// The multiplier of the peak rate at the optimizer step with 0-based index `step`.
     pub fn factor(&self, step: usize) -> f64 {
-        let (s, w, t) = (step as f64, self.warmup_steps as f64, self.total_steps as f64);
+        let (s, w, t) = (
+            step as f64,
+            self.warmup_steps as f64,
+            self.total_steps as f64,
+        );
         if step < self.warmup_steps {
             return s / w.max(1.0);
         }

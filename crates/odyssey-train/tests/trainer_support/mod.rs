@@ -18,7 +18,9 @@ pub const NEWLINE: u32 = b'\n' as u32;
 /// The UTF-8 bytes of the `text` fields of `<domain>/<split>.jsonl` (documents joined by a
 /// blank line), cut to `n_blocks` whole blocks of [`BLOCK`] byte tokens.
 pub fn byte_blocks(domain: &str, split: &str, n_blocks: usize) -> PackedBlocks<'static> {
-    let path = PathBuf::from(DATA).join(domain).join(format!("{split}.jsonl"));
+    let path = PathBuf::from(DATA)
+        .join(domain)
+        .join(format!("{split}.jsonl"));
     let text = std::fs::read_to_string(&path).unwrap();
     let mut tokens = Vec::new();
     for line in text.lines() {
@@ -29,7 +31,11 @@ pub fn byte_blocks(domain: &str, split: &str, n_blocks: usize) -> PackedBlocks<'
             break;
         }
     }
-    assert!(tokens.len() >= n_blocks * BLOCK, "{} is too short", path.display());
+    assert!(
+        tokens.len() >= n_blocks * BLOCK,
+        "{} is too short",
+        path.display()
+    );
     tokens.truncate(n_blocks * BLOCK);
     PackedBlocks::new(tokens, BLOCK).unwrap()
 }
