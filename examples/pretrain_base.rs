@@ -128,7 +128,10 @@ fn main() -> anyhow::Result<()> {
     let source = &corpus.domains()[0];
     std::fs::create_dir_all(&args.work)?;
 
-    eprintln!("training a byte-level BPE of {} ids on the train split", args.vocab);
+    eprintln!(
+        "training a byte-level BPE of {} ids on the train split",
+        args.vocab
+    );
     let t0 = Instant::now();
     let tok = train_byte_level_bpe_on(source, Split::Train, &BpeTrainingOptions::gpt2(args.vocab))?;
     let tok_path = args.work.join("tokenizer.json");
@@ -158,7 +161,10 @@ fn main() -> anyhow::Result<()> {
     );
     let mut model = Gpt2Lm::gpt2(&cfg, device)?;
     let params = model.num_parameters();
-    eprintln!("GPT-2 with {:.2} M parameters on {device:?}", params as f64 / 1e6);
+    eprintln!(
+        "GPT-2 with {:.2} M parameters on {device:?}",
+        params as f64 / 1e6
+    );
     let trainer = Trainer::new(TrainerConfig {
         lr: args.lr,
         adamw: AdamWConfig {

@@ -198,7 +198,11 @@ fn expected_strided_nlls(d: &FixtureDoc) -> Vec<f32> {
     d.strided_windows
         .iter()
         .filter(|w| w.scored > 0)
-        .flat_map(|w| w.log_probs[w.log_probs.len() - w.scored..].iter().map(|x| -x))
+        .flat_map(|w| {
+            w.log_probs[w.log_probs.len() - w.scored..]
+                .iter()
+                .map(|x| -x)
+        })
         .collect()
 }
 
@@ -245,7 +249,11 @@ fn log_probs_match_transformers_window_by_window() {
     let adapted = scorer("adapted");
     let mut worst = [0.0f64; 3];
     // all windows of all documents in one call: batches of 3 mix lengths, so padding is used
-    let rolling: Vec<&RollingWindow> = f.documents.iter().flat_map(|d| &d.rolling_windows).collect();
+    let rolling: Vec<&RollingWindow> = f
+        .documents
+        .iter()
+        .flat_map(|d| &d.rolling_windows)
+        .collect();
     let windows: Vec<&[u32]> = rolling.iter().map(|w| w.tokens.as_slice()).collect();
     for (k, (s, adapted)) in [(&base, false), (&adapted, true)].into_iter().enumerate() {
         let got = s.token_log_probs(&windows).unwrap();
@@ -420,12 +428,11 @@ fn decomposition_matches_numpy() {
             .max((t.mean_nll_adapted - e.mean_nll_adapted).abs());
     }
     let total_diff = (r.summary.total_delta - fd.total_delta).abs();
-    let ppl_diff = rel_diff(r.summary.base.token_perplexity, fd.token_perplexity_base).max(
-        rel_diff(
+    let ppl_diff =
+        rel_diff(r.summary.base.token_perplexity, fd.token_perplexity_base).max(rel_diff(
             r.summary.adapted.token_perplexity,
             fd.token_perplexity_adapted,
-        ),
-    );
+        ));
     eprintln!(
         "decomposition: max |per-token-id total ΔNLL - numpy| {worst_total:.3e}, max |mean NLL - \
          numpy| {worst_mean:.3e}, |total ΔNLL - numpy| {total_diff:.3e} (of {:.3}), relative \

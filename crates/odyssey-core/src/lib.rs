@@ -19,6 +19,7 @@ pub mod fs;
 pub mod scorer;
 pub mod source;
 pub mod tokenizer;
+pub mod words;
 
 pub use document::{Document, Origin, Split};
 pub use embedder::TextEmbedder;

@@ -12,13 +12,13 @@ pub mod scorer;
 pub mod trainer;
 pub mod weights;
 
-pub use device::{default_device, set_threads};
 pub use config::ModelConfig;
+pub use device::{default_device, set_threads};
 pub use embedder::LmEmbedder;
 pub use error::{ModelError, ModelResult};
-pub use scorer::LmScorer;
 pub use model::{AnyModel, CausalLm, Gpt2, Gpt2Config, Gpt2Lm, Lm, LmNet};
-pub use trainer::{Trainer, TrainerConfig, TrainerError, TrainReport};
+pub use scorer::LmScorer;
+pub use trainer::{TrainReport, Trainer, TrainerConfig, TrainerError};
 
 #[cfg(test)]
 mod libtorch_smoke {

@@ -228,7 +228,10 @@ fn bad_sequences_are_typed_errors() {
     // Through the core trait the error keeps its message.
     let longer = [1u32; 10];
     let e = odyssey_core::TokenScorer::token_log_probs(&scorer, &[&longer]).unwrap_err();
-    assert!(e.to_string().contains("longer than the model's context"), "{e}");
+    assert!(
+        e.to_string().contains("longer than the model's context"),
+        "{e}"
+    );
 }
 
 #[test]

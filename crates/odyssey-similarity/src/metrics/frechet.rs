@@ -92,7 +92,11 @@ mod tests {
         };
         let b = basic_interval(p);
         assert!((b.low - 0.9).abs() < 1e-12 && (b.high - 1.0).abs() < 1e-12);
-        let wide = basic_interval(Interval { low: 0.1, high: 3.0, ..p });
+        let wide = basic_interval(Interval {
+            low: 0.1,
+            high: 3.0,
+            ..p
+        });
         assert_eq!(wide.low, 0.0);
         assert!((wide.high - 2.3).abs() < 1e-12);
     }

@@ -170,7 +170,10 @@ fn is_view_at(t: &Tensor, buf: &Tensor, offset: i64) -> bool {
 /// Copy `t` into `buf[offset..offset + numel]` and make `t` a view of that segment.
 fn alias_into(t: &Tensor, buf: &Tensor, offset: i64, numel: i64) -> Result<(), TchError> {
     let seg = buf.f_narrow(0, offset, numel)?;
-    tch::no_grad(|| seg.f_view([-1]).and_then(|mut s| s.f_copy_(&t.f_reshape([-1])?)))?;
+    tch::no_grad(|| {
+        seg.f_view([-1])
+            .and_then(|mut s| s.f_copy_(&t.f_reshape([-1])?))
+    })?;
     let mut t = t.shallow_clone();
     t.f_set_data(&seg.f_view(&t.size()[..])?)
 }
@@ -287,7 +290,7 @@ impl AdamW {
             let g = p.var.grad();
             if !g.defined() {
                 state = Grads::Partial;
-                tch::no_grad(|| flat.grads.f_narrow(0, p.offset, p.numel)?.f_zero_())
+                let _ = tch::no_grad(|| flat.grads.f_narrow(0, p.offset, p.numel)?.f_zero_())
                     .map_err(&e)?;
                 continue;
             }
@@ -324,7 +327,7 @@ impl AdamW {
             let coef = max_norm / (norm + 1e-6);
             if coef < 1.0 && norm.is_finite() {
                 let mut g = self.flat.grads.shallow_clone();
-                tch::no_grad(|| g.f_mul_scalar_(coef)).map_err(&e)?;
+                let _ = tch::no_grad(|| g.f_mul_scalar_(coef)).map_err(&e)?;
             }
         }
         Ok(norm)
