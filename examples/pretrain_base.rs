@@ -15,7 +15,10 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use odyssey::core::{DocumentSource, Split, TokenizerHandle};
-use odyssey::corpus::{train_byte_level_bpe_on, BpeTrainingOptions, DomainCollection, HfTokenizer};
+use odyssey::corpus::{
+    pack_source, train_byte_level_bpe_on, BpeTrainingOptions, DomainCollection, HfTokenizer,
+    Remainder,
+};
 use odyssey::train::trainer::{
     AdamWConfig, Duration, EarlyStopping, PackedBlocks, ScheduleKind, StopRule, Trainer,
     TrainerConfig, Warmup,
@@ -77,27 +80,14 @@ struct Args {
     seed: u64,
 }
 
-/// Tokenize every document of `split` and join them with the end-of-document token between
-/// (and after the last), as packing for causal LM training does.
+/// Tokenize every document of `split` and join them with the end-of-document token after each,
+/// as packing for causal LM training does (one flat stream; blocks are cut by `blocks`).
 fn packed_tokens(
     source: &dyn DocumentSource,
     split: Split,
     tok: &HfTokenizer,
 ) -> anyhow::Result<Vec<u32>> {
-    let docs: Vec<String> = source
-        .documents(split)?
-        .map(|d| d.map(|d| d.text))
-        .collect::<Result<_, _>>()?;
-    let eos = tok
-        .eos_id()
-        .context("the tokenizer has no end-of-document token")?;
-    let texts: Vec<&str> = docs.iter().map(|s| s.as_str()).collect();
-    let mut out = Vec::new();
-    for ids in tok.encode_batch_ids(&texts)? {
-        out.extend_from_slice(&ids);
-        out.push(eos);
-    }
-    Ok(out)
+    Ok(pack_source(source, split, tok, 1, Remainder::Keep)?.into_tokens())
 }
 
 fn blocks(tokens: &[u32], len: usize) -> anyhow::Result<PackedBlocks<'_>> {

@@ -17,8 +17,8 @@ cd "$ROOT"
 DATA="${1:-$ROOT/../shared/data/odyssey-mini}"
 ROUNDS="${2:-2}"
 BLOCK=256
-PY="${ODYSSEY_PYTHON:-$(sed -n 's/^ODYSSEY_PYTHON = "\(.*\)"$/\1/p' .cargo/config.toml 2>/dev/null || true)}"
-[[ -n "$PY" ]] || { echo "set ODYSSEY_PYTHON (a Python with tokenizers); run scripts/odyssey.sh setup" >&2; exit 1; }
+source "$ROOT/scripts/bench/common.sh"
+PY="$(odyssey_python "tokenizers")"
 
 cargo build --release --quiet --example bench_corpus
 TMP="$(mktemp -d)"

@@ -15,8 +15,8 @@ ROUNDS="${2:-3}"
 N=10000000
 VOCAB=50000
 cd "$ROOT"
-PY="${ODYSSEY_PYTHON:-$(sed -n 's/^ODYSSEY_PYTHON = "\(.*\)"$/\1/p' .cargo/config.toml 2>/dev/null || true)}"
-[[ -n "$PY" ]] || { echo "set ODYSSEY_PYTHON (a Python with numpy); run scripts/odyssey.sh setup" >&2; exit 1; }
+source "$ROOT/scripts/bench/common.sh"
+PY="$(odyssey_python "numpy")"
 
 cargo build --release --quiet --example bench_perplexity
 TMP="$(mktemp -d)"

@@ -16,8 +16,8 @@ DATA="${1:-$ROOT/../shared/data/odyssey-mini/wiki_music/train.jsonl}"
 N="${2:-2000}"
 THREADS="${3:-2}"
 ROUNDS="${4:-1}"
-PY="${ODYSSEY_PYTHON:-$(sed -n 's/^ODYSSEY_PYTHON = "\(.*\)"$/\1/p' .cargo/config.toml 2>/dev/null || true)}"
-[[ -n "$PY" ]] || { echo "set ODYSSEY_PYTHON (a Python with sentence-transformers); run scripts/odyssey.sh setup" >&2; exit 1; }
+source "$ROOT/scripts/bench/common.sh"
+PY="$(odyssey_python "sentence-transformers")"
 
 cargo build --release --quiet --example bench_similarity
 TMP="$(mktemp -d)"

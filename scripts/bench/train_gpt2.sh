@@ -12,8 +12,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 THREADS="${1:-2}"
 ROUNDS="${2:-2}"
 cd "$ROOT"
-PY="${ODYSSEY_PYTHON:-$(sed -n 's/^ODYSSEY_PYTHON = "\(.*\)"$/\1/p' .cargo/config.toml 2>/dev/null || true)}"
-[[ -n "$PY" ]] || { echo "set ODYSSEY_PYTHON (a Python with torch + transformers); run scripts/odyssey.sh setup" >&2; exit 1; }
+source "$ROOT/scripts/bench/common.sh"
+PY="$(odyssey_python "torch + transformers")"
 
 cargo build --release --quiet --example bench_train
 TMP="$(mktemp -d)"

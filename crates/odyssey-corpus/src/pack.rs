@@ -128,6 +128,11 @@ impl PackedBlocks {
         &self.tokens
     }
 
+    /// The flat token buffer, given back without a copy.
+    pub fn into_tokens(self) -> Vec<u32> {
+        self.tokens
+    }
+
     /// Number of documents packed.
     pub fn documents(&self) -> usize {
         self.documents

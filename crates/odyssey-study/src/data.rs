@@ -245,10 +245,7 @@ pub fn pack(tok: &HfTokenizer, texts: &[String], name: &str, split: &str) -> Res
     let ids = tok
         .encode_batch_ids(texts)
         .map_err(|e| StudyError::stage(format!("{name}: tokenizing the {split} split"), e))?;
-    let mut out = Vec::with_capacity(ids.iter().map(|v| v.len() + 1).sum());
-    for v in ids {
-        out.extend_from_slice(&v);
-        out.push(eos);
-    }
-    Ok(out)
+    odyssey_corpus::pack_documents(ids, eos, 1, odyssey_corpus::Remainder::Keep)
+        .map(odyssey_corpus::PackedBlocks::into_tokens)
+        .map_err(|e| StudyError::stage(format!("{name}: packing the {split} split"), e))
 }
