@@ -193,7 +193,7 @@ fn early_stopping_records_the_worsening_evaluations() {
         output_dir: Some(out.clone()),
         ..TrainerConfig::default()
     });
-    let report = Trainer::new(cfg)
+    let report = Trainer::new(cfg.clone())
         .fit(&mut model, &train, Some(&valid))
         .unwrap();
     let StopReason::EarlyStopped {
@@ -225,6 +225,19 @@ fn early_stopping_records_the_worsening_evaluations() {
         .map(|c| c.0)
         .collect();
     assert_eq!(kept, vec![2, 8]);
+
+    // Rerunning the finished run with `resume` reports it; it does not train past the stop.
+    let rerun = Trainer::new(TrainerConfig {
+        resume: true,
+        ..cfg
+    })
+    .fit(&mut tiny_gpt2(3, 0.0), &train, Some(&valid))
+    .unwrap();
+    assert_eq!(rerun.resumed_from_step, Some(8));
+    assert_eq!(rerun.stop_reason, report.stop_reason);
+    assert_eq!(rerun.steps, report.steps);
+    assert_eq!(rerun.best_step, Some(2));
+    assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(), log);
 }
 
 /// Produces NaN logits from the `bad_from`-th training forward pass on.

@@ -7,7 +7,7 @@
 //! into place, so a folder named `checkpoint-*` is always complete.
 
 use super::error::TrainerError;
-use super::metrics::{EvalRecord, StepRecord};
+use super::metrics::{EvalRecord, StepRecord, StopReason};
 use super::optim::AdamW;
 use super::schedule::LrSchedule;
 use super::TrainerConfig;
@@ -70,6 +70,10 @@ pub struct CheckpointState {
     pub best: Option<(usize, f64)>,
     /// Evaluations in a row that counted against the run.
     pub bad_evals_in_row: usize,
+    /// Set when the run ended before its planned steps (early stopping): a rerun with `resume`
+    /// reports the finished run instead of training on past the stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<StopReason>,
     /// The configuration of the run.
     pub config: TrainerConfig,
 }

@@ -254,6 +254,7 @@ impl Trainer {
             evals: Vec::new(),
             best: None,
             bad_evals_in_row: 0,
+            stopped: None,
             config: cfg.clone(),
         };
         let out_dir = cfg.output_dir.as_deref();
@@ -298,7 +299,7 @@ impl Trainer {
         let mut order_epoch = usize::MAX;
         let mut order = Vec::new();
         let mut last_saved_step = resumed_from;
-        let mut stop_reason = StopReason::Completed;
+        let mut stop_reason = state.stopped.clone().unwrap_or(StopReason::Completed);
 
         let save = |state: &CheckpointState,
                     model: &dyn CausalLm,
@@ -322,7 +323,7 @@ impl Trainer {
             prune_checkpoints(out, cfg.keep_last, best_ckpt.as_deref())
         };
 
-        while state.step < total_steps {
+        while state.step < total_steps && state.stopped.is_none() {
             let step_started = Instant::now();
             let epoch = state.step / steps_per_epoch;
             if epoch != order_epoch {
@@ -468,6 +469,7 @@ impl Trainer {
                                 .map(|e| e.eval.perplexity)
                                 .collect(),
                         };
+                        state.stopped = Some(stop_reason.clone());
                         if let Some(log) = log.as_mut() {
                             log.write(&MetricsEvent::EarlyStop {
                                 reason: stop_reason.clone(),

@@ -11,7 +11,9 @@
 //!   perplexity goes the wrong way P evaluations in a row, an optional token-masked loss
 //!   (ids left out of the training loss, e.g. the newline), a typed error on NaN/inf loss;
 //! - atomic checkpoints (weights, optimizer, schedule position, random state, data position):
-//!   a killed run resumed from its newest checkpoint continues with the same losses;
+//!   a killed run resumed from its newest checkpoint continues with the same losses (tested by
+//!   killing a training process with SIGKILL), and a run that stopped early stays stopped when
+//!   rerun;
 //! - a progress bar, a `metrics.jsonl` log and a [`TrainReport`].
 //!
 //! The trainer runs on the device of the model's variables. The models of this crate keep fp32
