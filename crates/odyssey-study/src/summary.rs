@@ -132,10 +132,22 @@ pub fn findings(
         .filter(|d| d.degraded(tolerance_pct))
         .collect();
     if degraded.is_empty() {
-        out.push(format!(
-            "No domain degraded: continued pretraining lowered (or kept within {tolerance_pct} %) the test perplexity of all {} domains.",
-            domains.len()
-        ));
+        let rose: Vec<String> = domains
+            .iter()
+            .filter(|d| d.delta_ppl_pct() > 0.0)
+            .map(|d| format!("{} ({:+.1} %)", d.name, d.delta_ppl_pct()))
+            .collect();
+        if rose.is_empty() {
+            out.push(format!(
+                "No domain degraded: continued pretraining lowered the test perplexity of all {} domains.",
+                domains.len()
+            ));
+        } else {
+            out.push(format!(
+                "No domain degraded beyond the {tolerance_pct} % tolerance, but test perplexity rose slightly for {}: continued pretraining bought nothing there.",
+                rose.join(", ")
+            ));
+        }
     } else {
         let names: Vec<String> = degraded
             .iter()
@@ -248,7 +260,22 @@ mod tests {
     fn no_degradation_is_said_plainly() {
         let ds = vec![example_result("a", 0.5, 100.0, 90.0)];
         let f = findings(&ds, &[], &[], 0.5);
-        assert!(f[0].starts_with("No domain degraded"), "{f:?}");
+        assert!(f[0].starts_with("No domain degraded: "), "{f:?}");
+    }
+
+    #[test]
+    fn a_rise_within_the_tolerance_is_named() {
+        let ds = vec![
+            example_result("a", 0.5, 100.0, 90.0),
+            example_result("b", 0.9, 100.0, 100.2),
+        ];
+        let f = findings(&ds, &[], &[], 0.5);
+        assert!(
+            f[0].starts_with("No domain degraded beyond the 0.5 % tolerance"),
+            "{f:?}"
+        );
+        assert!(f[0].contains("b (+0.2 %)"), "{f:?}");
+        assert!(!f[0].contains("a ("), "{f:?}");
     }
 
     #[test]

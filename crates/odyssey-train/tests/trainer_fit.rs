@@ -237,7 +237,10 @@ fn early_stopping_records_the_worsening_evaluations() {
     assert_eq!(rerun.stop_reason, report.stop_reason);
     assert_eq!(rerun.steps, report.steps);
     assert_eq!(rerun.best_step, Some(2));
-    assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(), log);
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(),
+        log
+    );
 }
 
 /// Produces NaN logits from the `bad_from`-th training forward pass on.
