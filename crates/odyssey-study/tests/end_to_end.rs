@@ -1,9 +1,11 @@
 //! The study end to end on real data: the embedded default's base model, two real domains,
 //! the real MiniLM encoder, tiny settings. Checks the report files and their content, and that
-//! a rerun resumes from the finished domains.
+//! a rerun resumes from the finished domains — also after the study's process was killed.
 
 use odyssey_study::{run_study, StudyConfig, StudyReport};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/default");
 
@@ -136,6 +138,106 @@ fn a_missing_model_is_a_clear_error_and_writes_no_report() {
     assert!(e.contains("no-such-model"), "{e}");
     assert!(!dir.path().join("report.md").exists());
     assert!(!dir.path().join("report.json").exists());
+}
+
+/// Environment variable that turns [`study_process_to_be_killed`] on, naming its output folder.
+const CHILD_OUT: &str = "ODYSSEY_STUDY_KILL_TEST_OUT";
+
+/// The study process that [`killed_study_resumes_from_its_finished_domains`] starts and kills;
+/// it does nothing unless [`CHILD_OUT`] is set.
+#[test]
+#[ignore = "run as a child process by killed_study_resumes_from_its_finished_domains"]
+fn study_process_to_be_killed() {
+    let Some(out) = std::env::var_os(CHILD_OUT).map(PathBuf::from) else {
+        return;
+    };
+    run_study(&tiny_config(&out)).unwrap();
+}
+
+#[test]
+fn killed_study_resumes_from_its_finished_domains() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_a, out_b) = (dir.path().join("a"), dir.path().join("b"));
+    let uninterrupted = run_study(&tiny_config(&out_a)).unwrap();
+
+    // The same study in another process, killed with SIGKILL as soon as its first domain is
+    // finished (while the second is being measured or trained).
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "study_process_to_be_killed",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_OUT, &out_b)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let finished = |out: &Path| -> Vec<String> {
+        std::fs::read_dir(out.join("domains"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.strip_suffix(".json").map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let started = Instant::now();
+    while finished(&out_b).is_empty() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the study process ended before it was killed ({status})");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the study process finished no domain in 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+    let done_before_kill = finished(&out_b);
+    assert!(!out_b.join("report.md").exists() && !out_b.join("report.json").exists());
+
+    // Rerun: the finished domains are reused, the rest is measured (resuming from any training
+    // checkpoint), and the report is that of the uninterrupted run.
+    let resumed = run_study(&tiny_config(&out_b)).unwrap();
+    for name in &done_before_kill {
+        assert!(resumed.resumed.contains(name), "{:?}", resumed.resumed);
+    }
+    assert!(resumed.resumed.len() < 3, "{:?}", resumed.resumed);
+    assert_eq!(resumed.domains.len(), uninterrupted.domains.len());
+    for (a, b) in resumed.domains.iter().zip(&uninterrupted.domains) {
+        assert_eq!(a.name, b.name);
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-6 * y.abs().max(1e-12);
+        assert!(
+            close(
+                a.similarity.centroid_cosine.value,
+                b.similarity.centroid_cosine.value
+            ),
+            "{}",
+            a.name
+        );
+        assert!(close(a.base.token_ppl, b.base.token_ppl), "{}", a.name);
+        assert_eq!(a.training.steps, b.training.steps);
+        assert!(
+            close(a.adapted.token_ppl, b.adapted.token_ppl),
+            "{}: {} vs {}",
+            a.name,
+            a.adapted.token_ppl,
+            b.adapted.token_ppl
+        );
+    }
+    let leftovers: Vec<_> = walk(&out_b)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(out_b.join("report.md").exists() && out_b.join("report.json").exists());
 }
 
 fn walk(p: &Path) -> Vec<PathBuf> {
