@@ -36,6 +36,7 @@ pub struct Lm<N> {
     vs: nn::VarStore,
     net: N,
     compute: Kind,
+    loss_chunk_rows: Option<usize>,
 }
 
 /// GPT-2 with its own VarStore.
@@ -60,13 +61,19 @@ impl<N: LmNet> Lm<N> {
             vs,
             net,
             compute: default_compute_kind(device),
+            loss_chunk_rows: None,
         }
     }
 
     /// Join a VarStore and a network built on its root.
     pub fn from_parts(vs: nn::VarStore, net: N) -> Self {
         let compute = default_compute_kind(vs.device());
-        Lm { vs, net, compute }
+        Lm {
+            vs,
+            net,
+            compute,
+            loss_chunk_rows: None,
+        }
     }
 
     /// The network.
@@ -93,6 +100,13 @@ impl<N: LmNet> Lm<N> {
     /// (mixed precision with fp32 master weights; meant for CUDA).
     pub fn set_compute_kind(&mut self, kind: Kind) {
         self.compute = kind;
+    }
+
+    /// Positions per chunk when [`CausalLm::summed_target_loss`] runs the output layer and the
+    /// loss chunk by chunk; `None` (the default) picks about 16 MiB of logits per chunk on CPU
+    /// and no chunking on CUDA.
+    pub fn set_loss_chunk_rows(&mut self, rows: Option<usize>) {
+        self.loss_chunk_rows = rows.map(|r| r.max(1));
     }
 
     /// Number of scalar parameters (a tied embedding counts once).
@@ -226,4 +240,49 @@ impl<N: LmNet> CausalLm for Lm<N> {
     fn hidden_size(&self) -> usize {
         self.net.hidden_size()
     }
+
+    fn lm_loss(&self, input_ids: &Tensor, train: bool) -> Tensor {
+        let targets = super::shift_labels(input_ids);
+        let counted = targets.ne(super::IGNORE_INDEX).sum(Kind::Float);
+        self.summed_target_loss(input_ids, &targets, train) / counted
+    }
+
+    fn summed_target_loss(&self, input_ids: &Tensor, targets: &Tensor, train: bool) -> Tensor {
+        let h = self.net.hidden(input_ids, train, self.compute);
+        let width = h.size().last().copied().unwrap_or(0);
+        let h = h.reshape([-1, width]);
+        let targets = targets.reshape([-1]);
+        let rows = h.size()[0];
+        let chunk = match self.loss_chunk_rows {
+            Some(r) => r as i64,
+            None => loss_chunk_rows(self.vs.device(), self.net.vocab_size()),
+        };
+        if rows <= chunk {
+            return super::summed_cross_entropy(&self.net.logits(&h, self.compute), &targets);
+        }
+        let mut total: Option<Tensor> = None;
+        let mut start = 0;
+        while start < rows {
+            let len = chunk.min(rows - start);
+            let logits = self.net.logits(&h.narrow(0, start, len), self.compute);
+            let part = super::summed_cross_entropy(&logits, &targets.narrow(0, start, len));
+            total = Some(match total {
+                None => part,
+                Some(t) => t + part,
+            });
+            start += len;
+        }
+        total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, self.vs.device())))
+    }
+}
+
+/// Positions per chunk of the output layer and loss: about 16 MiB of fp32 logits on CPU (so a
+/// chunk's logits stay in cache between the product, the softmax and their gradients), and no
+/// chunking on CUDA.
+fn loss_chunk_rows(device: Device, vocab: usize) -> i64 {
+    if device.is_cuda() {
+        return i64::MAX;
+    }
+    const LOGIT_BYTES: usize = 16 << 20;
+    (LOGIT_BYTES / (4 * vocab.max(1))).max(128) as i64
 }

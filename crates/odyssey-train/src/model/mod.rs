@@ -56,6 +56,34 @@ pub trait CausalLm: Send {
     fn lm_loss(&self, input_ids: &Tensor, train: bool) -> Tensor {
         causal_lm_loss(&self.forward_t(input_ids, train), input_ids)
     }
+
+    /// Summed cross-entropy (fp32) of `targets` `[batch, seq]` under the distributions the
+    /// model predicts at the positions of `input_ids`: entry `t` of `targets` is the target of
+    /// position `t` (see [`shift_labels`]); entries equal to [`IGNORE_INDEX`] do not count.
+    ///
+    /// The default builds the full `[batch, seq, vocab]` logits. [`Lm`] overrides it to run the
+    /// output layer and the loss over chunks of positions, which never holds all logits at once
+    /// and keeps each chunk in cache on CPU; the value and its gradients are the same up to
+    /// the order of the summation.
+    fn summed_target_loss(&self, input_ids: &Tensor, targets: &Tensor, train: bool) -> Tensor {
+        let logits = self.forward_t(input_ids, train);
+        summed_cross_entropy(&logits, targets)
+    }
+}
+
+/// Summed fp32 cross-entropy of `logits` `[.., vocab]` against aligned `targets` `[..]`,
+/// [`IGNORE_INDEX`] left out.
+pub fn summed_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor {
+    let v = logits.size().last().copied().unwrap_or(1);
+    layers::cast(logits, Kind::Float)
+        .reshape([-1, v])
+        .cross_entropy_loss(
+            &targets.reshape([-1]),
+            None::<Tensor>,
+            tch::Reduction::Sum,
+            IGNORE_INDEX,
+            0.0,
+        )
 }
 
 /// Check a batch of token sequences against a model's limits: every id below `vocab`, no

@@ -101,21 +101,7 @@ fn summed_loss(
     labels: &Tensor,
     train: bool,
 ) -> Result<Tensor, TrainerError> {
-    let logits = model.forward_t(inputs, train);
-    let v = logits.size().last().copied().unwrap_or(0);
-    logits
-        .f_to_kind(Kind::Float)
-        .and_then(|l| l.f_view([-1, v]))
-        .and_then(|l| {
-            l.f_cross_entropy_loss::<Tensor>(
-                &labels.view([-1]),
-                None,
-                Reduction::Sum,
-                IGNORE_INDEX,
-                0.0,
-            )
-        })
-        .map_err(TrainerError::torch("computing the loss"))
+    Ok(model.summed_target_loss(inputs, labels, train))
 }
 
 impl Trainer {
