@@ -9,11 +9,10 @@ use odyssey_train::trainer::{
     EarlyStopping, PackedBlocks, ScheduleKind, StopReason, StopRule, TokenBlocks, TrainReport,
     Trainer, TrainerConfig, TrainerError, Warmup,
 };
-use odyssey_train::{CausalLm, Gpt2Lm};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use odyssey_train::CausalLm;
 use std::sync::Mutex;
-use tch::{nn, Tensor};
-use trainer_support::{byte_blocks, tiny_gpt2, weights, BLOCK, NEWLINE};
+use tch::Tensor;
+use trainer_support::{byte_blocks, tiny_gpt2, weights, Hooked, BLOCK, NEWLINE};
 
 /// libtorch's generator and thread count are process-wide: the tests take turns.
 static TURN: Mutex<()> = Mutex::new(());
@@ -243,50 +242,20 @@ fn early_stopping_records_the_worsening_evaluations() {
     );
 }
 
-/// Produces NaN logits from the `bad_from`-th training forward pass on.
-struct TurnsNan {
-    inner: Gpt2Lm,
-    calls: AtomicUsize,
-    bad_from: usize,
-}
-
-impl CausalLm for TurnsNan {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let logits = self.inner.forward_t(x, train);
-        if train && self.calls.fetch_add(1, Ordering::SeqCst) + 1 >= self.bad_from {
-            logits * f64::NAN
-        } else {
-            logits
-        }
-    }
-    fn hidden_states(&self, x: &Tensor) -> Tensor {
-        self.inner.hidden_states(x)
-    }
-    fn var_store(&self) -> &nn::VarStore {
-        self.inner.var_store()
-    }
-    fn var_store_mut(&mut self) -> &mut nn::VarStore {
-        self.inner.var_store_mut()
-    }
-    fn vocab_size(&self) -> usize {
-        self.inner.vocab_size()
-    }
-    fn max_positions(&self) -> usize {
-        self.inner.max_positions()
-    }
-}
-
 #[test]
 fn nan_loss_stops_with_an_error_and_keeps_the_last_good_checkpoint() {
     let _t = turn();
     let train = byte_blocks("legal_licenses", "train", 16);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut model = TurnsNan {
-        inner: tiny_gpt2(4, 0.0),
-        calls: AtomicUsize::new(0),
-        bad_from: 6,
-    };
+    // NaN logits from the 6th training forward pass (call 5) on.
+    let mut model = Hooked::new(tiny_gpt2(4, 0.0), |call, logits| {
+        if call >= 5 {
+            logits * f64::NAN
+        } else {
+            logits
+        }
+    });
     let cfg = quiet(TrainerConfig {
         lr: 1e-3,
         micro_batch_size: 2,

@@ -5,6 +5,7 @@
 
 mod trainer_support;
 
+use odyssey_train::trainer::PackedBlocks;
 use odyssey_train::trainer::{
     Duration, EarlyStopping, ScheduleKind, StopRule, TrainReport, Trainer, TrainerConfig, Warmup,
 };
@@ -12,11 +13,9 @@ use odyssey_train::{CausalLm, Gpt2Lm};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration as Wait, Instant};
-use tch::{nn, Tensor};
-use trainer_support::{byte_blocks, tiny_gpt2, weights, NEWLINE};
+use trainer_support::{byte_blocks, tiny_gpt2, weights, Hooked, NEWLINE};
 
 /// libtorch's generator (dropout) and thread count are process-wide: the tests take turns.
 static TURN: Mutex<()> = Mutex::new(());
@@ -25,38 +24,6 @@ fn turn() -> MutexGuard<'static, ()> {
     let g = TURN.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     g
-}
-
-/// The model dies (as a killed process would) in the middle of a step: after `limit` training
-/// forward passes.
-struct DiesAfter {
-    inner: Gpt2Lm,
-    calls: AtomicUsize,
-    limit: usize,
-}
-
-impl CausalLm for DiesAfter {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        if train && self.calls.fetch_add(1, Ordering::SeqCst) >= self.limit {
-            panic!("process killed");
-        }
-        self.inner.forward_t(x, train)
-    }
-    fn hidden_states(&self, x: &Tensor) -> Tensor {
-        self.inner.hidden_states(x)
-    }
-    fn var_store(&self) -> &nn::VarStore {
-        self.inner.var_store()
-    }
-    fn var_store_mut(&mut self) -> &mut nn::VarStore {
-        self.inner.var_store_mut()
-    }
-    fn vocab_size(&self) -> usize {
-        self.inner.vocab_size()
-    }
-    fn max_positions(&self) -> usize {
-        self.inner.max_positions()
-    }
 }
 
 fn config(out: &Path) -> TrainerConfig {
@@ -120,28 +87,65 @@ fn curve(r: &TrainReport) -> Vec<(usize, f64, f64, f64, usize, u64)> {
         .collect()
 }
 
+/// The training and validation streams of these tests.
+fn streams() -> (PackedBlocks<'static>, PackedBlocks<'static>) {
+    (
+        byte_blocks("wiki_music", "train", 40),
+        byte_blocks("wiki_music", "valid", 8),
+    )
+}
+
+/// Train the tiny model in `out`, from initial weights `seed` (a resumed run takes them all
+/// from its checkpoint).
+fn run(out: &Path, seed: i64) -> (Gpt2Lm, TrainReport) {
+    let (train, valid) = streams();
+    let mut model = tiny_gpt2(seed, 0.1);
+    let report = Trainer::new(config(out))
+        .fit(&mut model, &train, Some(&valid))
+        .unwrap();
+    (model, report)
+}
+
+/// A resumed run (`b`, in `out_b`) went on exactly as the uninterrupted one (`a`).
+fn assert_same_run(
+    a: &(Gpt2Lm, TrainReport),
+    out_a: &Path,
+    b: &(Gpt2Lm, TrainReport),
+    out_b: &Path,
+) {
+    let ((model_a, report_a), (model_b, report_b)) = (a, b);
+    assert_eq!(report_b.resumed_from_step, Some(6));
+    assert_eq!(curve(report_a), curve(report_b));
+    assert_eq!(report_a.evals, report_b.evals);
+    assert_eq!(report_a.best_step, report_b.best_step);
+    assert_eq!(report_a.tokens_seen, report_b.tokens_seen);
+    assert_eq!(weights(model_a.var_store()), weights(model_b.var_store()));
+    // The losses moved (the comparison is not between two constant curves).
+    assert!(report_a.steps[11].loss < report_a.steps[0].loss - 0.5);
+    // The log holds each step once, as in the uninterrupted run.
+    assert_eq!(train_events(out_a), train_events(out_b));
+}
+
 #[test]
 fn resumed_run_reproduces_the_uninterrupted_run() {
     let _t = turn();
-    let train = byte_blocks("wiki_music", "train", 40);
-    let valid = byte_blocks("wiki_music", "valid", 8);
+    let (train, valid) = streams();
     let dir = tempfile::tempdir().unwrap();
     let (out_a, out_b) = (dir.path().join("a"), dir.path().join("b"));
 
     // Run A: never stopped.
-    let mut model_a = tiny_gpt2(5, 0.1);
-    let report_a = Trainer::new(config(&out_a))
-        .fit(&mut model_a, &train, Some(&valid))
-        .unwrap();
-    assert_eq!(report_a.steps.len(), 12);
-    assert_eq!(report_a.resumed_from_step, None);
+    let a = run(&out_a, 5);
+    assert_eq!(a.1.steps.len(), 12);
+    assert_eq!(a.1.resumed_from_step, None);
 
     // Run B: killed during step 8 (2 micro-batches per step); newest checkpoint is step 6.
-    let mut dying = DiesAfter {
-        inner: tiny_gpt2(5, 0.1),
-        calls: AtomicUsize::new(0),
-        limit: 7 * 2 + 1,
-    };
+    let mut dying = Hooked::new(tiny_gpt2(5, 0.1), |call, logits| {
+        // Calls 14 and 15 are step 8's micro-batches: die in the middle of the step.
+        if call >= 15 {
+            panic!("process killed");
+        }
+        logits
+    });
     let killed = catch_unwind(AssertUnwindSafe(|| {
         Trainer::new(config(&out_b)).fit(&mut dying, &train, Some(&valid))
     }));
@@ -153,60 +157,13 @@ fn resumed_run_reproduces_the_uninterrupted_run() {
         "steps after the checkpoint were logged"
     );
 
-    // Restart from scratch in a new model (other initial weights): everything comes from the
-    // checkpoint.
-    let mut model_b = tiny_gpt2(12345, 0.1);
-    let report_b: TrainReport = Trainer::new(config(&out_b))
-        .fit(&mut model_b, &train, Some(&valid))
-        .unwrap();
-    assert_eq!(report_b.resumed_from_step, Some(6));
-
-    assert_eq!(curve(&report_a), curve(&report_b));
-    assert_eq!(report_a.evals, report_b.evals);
-    assert_eq!(report_a.best_step, report_b.best_step);
-    assert_eq!(report_a.tokens_seen, report_b.tokens_seen);
-    assert_eq!(weights(model_a.var_store()), weights(model_b.var_store()));
-    // The losses moved (the comparison is not between two constant curves).
-    assert!(report_a.steps[11].loss < report_a.steps[0].loss - 0.5);
-    // The log holds each step once, as in the uninterrupted run.
-    assert_eq!(train_events(&out_a), train_events(&out_b));
+    // Restart in a new model (other initial weights): everything comes from the checkpoint.
+    let b = run(&out_b, 12345);
+    assert_same_run(&a, &out_a, &b, &out_b);
 }
 
 /// Environment variable that turns [`training_process_to_be_killed`] on, naming its output folder.
 const CHILD_OUT: &str = "ODYSSEY_TRAINER_KILL_TEST_OUT";
-/// Writes its `ready` file and then stalls (as a long step would) at its `at`-th training forward pass.
-struct StallsAt {
-    inner: Gpt2Lm,
-    calls: AtomicUsize,
-    at: usize,
-    ready: PathBuf,
-}
-
-impl CausalLm for StallsAt {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        if train && self.calls.fetch_add(1, Ordering::SeqCst) == self.at {
-            std::fs::write(&self.ready, b"").unwrap();
-            std::thread::sleep(Wait::from_secs(600));
-        }
-        self.inner.forward_t(x, train)
-    }
-    fn hidden_states(&self, x: &Tensor) -> Tensor {
-        self.inner.hidden_states(x)
-    }
-    fn var_store(&self) -> &nn::VarStore {
-        self.inner.var_store()
-    }
-    fn var_store_mut(&mut self) -> &mut nn::VarStore {
-        self.inner.var_store_mut()
-    }
-    fn vocab_size(&self) -> usize {
-        self.inner.vocab_size()
-    }
-    fn max_positions(&self) -> usize {
-        self.inner.max_positions()
-    }
-}
-
 /// The training process that [`killed_process_resumes_like_the_uninterrupted_run`] starts and
 /// kills; it does nothing unless [`CHILD_OUT`] is set.
 #[test]
@@ -216,16 +173,17 @@ fn training_process_to_be_killed() {
         return;
     };
     tch::set_num_threads(1);
-    let train = byte_blocks("wiki_music", "train", 40);
-    let valid = byte_blocks("wiki_music", "valid", 8);
-    let mut model = StallsAt {
-        inner: tiny_gpt2(5, 0.1),
-        calls: AtomicUsize::new(0),
-        // The first micro-batch of step 8: step 7 is done and logged, the newest checkpoint is
-        // step 6.
-        at: 7 * 2,
-        ready: out.with_extension("ready"),
-    };
+    let (train, valid) = streams();
+    // At the first micro-batch of step 8 (step 7 is done and logged, the newest checkpoint is
+    // step 6), say so and stall until killed.
+    let ready = out.with_extension("ready");
+    let mut model = Hooked::new(tiny_gpt2(5, 0.1), move |call, logits| {
+        if call == 7 * 2 {
+            std::fs::write(&ready, b"").unwrap();
+            std::thread::sleep(Wait::from_secs(600));
+        }
+        logits
+    });
     Trainer::new(config(&out))
         .fit(&mut model, &train, Some(&valid))
         .unwrap();
@@ -235,16 +193,10 @@ fn training_process_to_be_killed() {
 #[test]
 fn killed_process_resumes_like_the_uninterrupted_run() {
     let _t = turn();
-    let train = byte_blocks("wiki_music", "train", 40);
-    let valid = byte_blocks("wiki_music", "valid", 8);
     let dir = tempfile::tempdir().unwrap();
     let (out_a, out_b) = (dir.path().join("a"), dir.path().join("b"));
     let ready = out_b.with_extension("ready");
-
-    let mut model_a = tiny_gpt2(5, 0.1);
-    let report_a = Trainer::new(config(&out_a))
-        .fit(&mut model_a, &train, Some(&valid))
-        .unwrap();
+    let a = run(&out_a, 5);
 
     // The same run in another process, killed with SIGKILL in the middle of step 8.
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -284,15 +236,6 @@ fn killed_process_resumes_like_the_uninterrupted_run() {
     assert!(!partial.iter().any(|e| e["step"] == 8));
 
     // Rerun, in this process, from a model with other initial weights.
-    let mut model_b = tiny_gpt2(12345, 0.1);
-    let report_b = Trainer::new(config(&out_b))
-        .fit(&mut model_b, &train, Some(&valid))
-        .unwrap();
-    assert_eq!(report_b.resumed_from_step, Some(6));
-    assert_eq!(curve(&report_a), curve(&report_b));
-    assert_eq!(report_a.evals, report_b.evals);
-    assert_eq!(report_a.best_step, report_b.best_step);
-    assert_eq!(weights(model_a.var_store()), weights(model_b.var_store()));
-    assert!(report_a.steps[11].loss < report_a.steps[0].loss - 0.5);
-    assert_eq!(train_events(&out_a), train_events(&out_b));
+    let b = run(&out_b, 12345);
+    assert_same_run(&a, &out_a, &b, &out_b);
 }

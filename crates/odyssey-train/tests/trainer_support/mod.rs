@@ -62,3 +62,54 @@ pub fn weights(vs: &tch::nn::VarStore) -> Vec<(String, Vec<f32>)> {
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
+
+/// A tiny GPT-2 whose training forward passes go through `hook(call, logits)`: `call` counts
+/// the training forward passes from 0, and the hook returns the logits to use (it may also
+/// panic, as a killed process dies, or stall). Evaluation passes are not hooked.
+pub struct Hooked<F> {
+    pub inner: Gpt2Lm,
+    calls: std::sync::atomic::AtomicUsize,
+    hook: F,
+}
+
+impl<F> Hooked<F>
+where
+    F: Fn(usize, tch::Tensor) -> tch::Tensor + Send,
+{
+    pub fn new(inner: Gpt2Lm, hook: F) -> Self {
+        Hooked {
+            inner,
+            calls: std::sync::atomic::AtomicUsize::new(0),
+            hook,
+        }
+    }
+}
+
+impl<F> odyssey_train::CausalLm for Hooked<F>
+where
+    F: Fn(usize, tch::Tensor) -> tch::Tensor + Send,
+{
+    fn forward_t(&self, x: &tch::Tensor, train: bool) -> tch::Tensor {
+        let logits = self.inner.forward_t(x, train);
+        if !train {
+            return logits;
+        }
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (self.hook)(call, logits)
+    }
+    fn hidden_states(&self, x: &tch::Tensor) -> tch::Tensor {
+        self.inner.hidden_states(x)
+    }
+    fn var_store(&self) -> &tch::nn::VarStore {
+        self.inner.var_store()
+    }
+    fn var_store_mut(&mut self) -> &mut tch::nn::VarStore {
+        self.inner.var_store_mut()
+    }
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+    fn max_positions(&self) -> usize {
+        self.inner.max_positions()
+    }
+}
