@@ -243,8 +243,10 @@ impl<N: LmNet> CausalLm for Lm<N> {
 
     fn lm_loss(&self, input_ids: &Tensor, train: bool) -> Tensor {
         let targets = super::shift_labels(input_ids);
-        let counted = targets.ne(super::IGNORE_INDEX).sum(Kind::Float);
-        self.summed_target_loss(input_ids, &targets, train) / counted
+        super::mean_over_targets(
+            &self.summed_target_loss(input_ids, &targets, train),
+            &targets,
+        )
     }
 
     fn summed_target_loss(&self, input_ids: &Tensor, targets: &Tensor, train: bool) -> Tensor {
@@ -257,22 +259,17 @@ impl<N: LmNet> CausalLm for Lm<N> {
             Some(r) => r as i64,
             None => loss_chunk_rows(self.vs.device(), self.net.vocab_size()),
         };
-        if rows <= chunk {
-            return super::summed_cross_entropy(&self.net.logits(&h, self.compute), &targets);
-        }
-        let mut total: Option<Tensor> = None;
-        let mut start = 0;
-        while start < rows {
-            let len = chunk.min(rows - start);
-            let logits = self.net.logits(&h.narrow(0, start, len), self.compute);
-            let part = super::summed_cross_entropy(&logits, &targets.narrow(0, start, len));
-            total = Some(match total {
-                None => part,
-                Some(t) => t + part,
-            });
-            start += len;
-        }
-        total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, self.vs.device())))
+        // One chunk when everything fits (an empty batch included: its sum is 0 with a
+        // gradient, as for the full logits).
+        (0..rows.max(1))
+            .step_by(chunk as usize)
+            .map(|start| {
+                let len = chunk.min(rows - start);
+                let logits = self.net.logits(&h.narrow(0, start, len), self.compute);
+                super::summed_cross_entropy(&logits, &targets.narrow(0, start, len))
+            })
+            .reduce(|total, part| total + part)
+            .unwrap_or_else(|| Tensor::zeros([], (Kind::Float, self.vs.device())))
     }
 }
 

@@ -150,13 +150,11 @@ pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
 /// Like [`causal_lm_loss`], but `targets` are already aligned with the logits (entry `t` is
 /// the target of position `t`), e.g. from [`shift_labels`] with some ids masked.
 pub fn causal_lm_loss_shifted(logits: &Tensor, targets: &Tensor) -> Tensor {
-    let v = logits.size().last().copied().unwrap_or(1);
-    let logits = layers::cast(logits, Kind::Float);
-    logits.reshape([-1, v]).cross_entropy_loss(
-        &targets.reshape([-1]),
-        None::<Tensor>,
-        tch::Reduction::Mean,
-        IGNORE_INDEX,
-        0.0,
-    )
+    mean_over_targets(&summed_cross_entropy(logits, targets), targets)
+}
+
+/// `summed` divided by the number of `targets` that count (not [`IGNORE_INDEX`]): NaN when
+/// none does, like HF's mean loss.
+pub(crate) fn mean_over_targets(summed: &Tensor, targets: &Tensor) -> Tensor {
+    summed / targets.ne(IGNORE_INDEX).sum(Kind::Float)
 }

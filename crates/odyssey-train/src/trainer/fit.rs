@@ -94,16 +94,6 @@ fn ids_tensor(values: &[i64], rows: usize, device: Device) -> Result<Tensor, Tra
         .map_err(TrainerError::torch("building a batch"))
 }
 
-/// Summed next-token cross-entropy of a batch (labels equal to [`IGNORE_INDEX`] skipped).
-fn summed_loss(
-    model: &dyn CausalLm,
-    inputs: &Tensor,
-    labels: &Tensor,
-    train: bool,
-) -> Result<Tensor, TrainerError> {
-    Ok(model.summed_target_loss(inputs, labels, train))
-}
-
 impl Trainer {
     /// A trainer with this configuration (checked when [`Trainer::fit`] starts).
     pub fn new(cfg: TrainerConfig) -> Self {
@@ -285,7 +275,6 @@ impl Trainer {
         let mut order_epoch = usize::MAX;
         let mut order = Vec::new();
         let mut last_saved_step = resumed_from;
-        let mut stop_reason = state.stopped.clone().unwrap_or(StopReason::Completed);
 
         let save = |state: &CheckpointState,
                     model: &dyn CausalLm,
@@ -332,7 +321,7 @@ impl Trainer {
                 }
                 let x = ids_tensor(&inputs, mb.len(), device)?;
                 let y = ids_tensor(&labels, mb.len(), device)?;
-                let loss = summed_loss(model, &x, &y, true)?;
+                let loss = model.summed_target_loss(&x, &y, true);
                 let value = loss
                     .f_double_value(&[])
                     .map_err(TrainerError::torch("reading the loss"))?;
@@ -447,7 +436,7 @@ impl Trainer {
                 if let Some(es) = cfg.early_stopping {
                     if state.bad_evals_in_row >= es.patience {
                         let k = state.evals.len();
-                        stop_reason = StopReason::EarlyStopped {
+                        let reason = StopReason::EarlyStopped {
                             step: state.step,
                             patience: es.patience,
                             perplexities: state.evals[k - es.patience..]
@@ -455,16 +444,16 @@ impl Trainer {
                                 .map(|e| e.eval.perplexity)
                                 .collect(),
                         };
-                        state.stopped = Some(stop_reason.clone());
                         if let Some(log) = log.as_mut() {
                             log.write(&MetricsEvent::EarlyStop {
-                                reason: stop_reason.clone(),
+                                reason: reason.clone(),
                             })?;
                         }
+                        state.stopped = Some(reason);
                     }
                 }
             }
-            let stopping = last || stop_reason != StopReason::Completed;
+            let stopping = last || state.stopped.is_some();
             let save_due = cfg.save_every.is_some_and(|k| state.step % k == 0);
             if new_best || save_due || stopping {
                 save(
@@ -487,7 +476,7 @@ impl Trainer {
             best_perplexity: state.best.map(|b| b.1),
             best_checkpoint: best_ckpt,
             last_checkpoint: last_ckpt,
-            stop_reason,
+            stop_reason: state.stopped.clone().unwrap_or(StopReason::Completed),
             total_steps,
             tokens_seen: state.tokens_seen,
             train_seconds: state.train_seconds,
