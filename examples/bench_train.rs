@@ -5,8 +5,15 @@
 //! with global-norm clipping at 1.0, fp32.
 //!
 //! ```text
-//! cargo run --release --example bench_train -- [threads (2)] [timed steps (10)]
+//! cargo run --release --example bench_train -- [threads (2)] [timed steps (10)] [loss chunk rows (auto)]
+//! cargo run --release --example bench_train -- --serve [threads (2)]
 //! ```
+//!
+//! With `--serve` it builds the same model, runs the two warm-up steps, prints `ready`, then
+//! reads commands from stdin, `train N` or `eval N`, runs N steps of that kind and answers with
+//! the elapsed seconds on one line; `quit` or the end of input stops it. The paired benchmark
+//! `scripts/bench/train_gpt2.sh` drives it and the HF peer `scripts/bench/peers/hf_gpt2_paired.py`
+//! this way, alternating short bursts of the two so that both sides see the same machine load.
 //!
 //! Also measures the machine's fp32 matmul rate (1024³ through tch) and reports the share of
 //! it the model reaches. Model FLOPs per token: training `6·N + 12·L·T·d`, evaluation
@@ -35,15 +42,61 @@ fn matmul_gflops(n: i64, reps: usize) -> f64 {
     2.0 * (n as f64).powi(3) * reps as f64 / t.elapsed().as_secs_f64() / 1e9
 }
 
+/// Answer `train N` / `eval N` lines from stdin with the seconds N steps took (see the module
+/// documentation).
+fn serve_commands(
+    train_step: &mut dyn FnMut() -> Result<f64>,
+    mut eval_step: impl FnMut() -> f64,
+) -> Result<()> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let mut words = line.split_whitespace();
+        let (kind, n) = match (words.next(), words.next()) {
+            (Some("quit"), _) | (None, _) => break,
+            (Some(kind), Some(n)) => (kind.to_owned(), n.parse::<usize>()?),
+            (Some(other), None) => {
+                anyhow::bail!("expected `train N`, `eval N` or `quit`, got `{other}`")
+            }
+        };
+        let start = Instant::now();
+        for _ in 0..n {
+            match kind.as_str() {
+                "train" => {
+                    train_step()?;
+                }
+                "eval" => {
+                    eval_step();
+                }
+                other => anyhow::bail!("unknown command `{other}` (train, eval, quit)"),
+            }
+        }
+        writeln!(out, "{:.6}", start.elapsed().as_secs_f64())?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let serve = args.first().is_some_and(|a| a == "--serve");
+    if serve {
+        args.remove(0);
+    }
     let threads: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(2);
     let steps: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let chunk_rows: Option<usize> = args.get(2).map(|s| s.parse()).transpose()?;
     odyssey_train::set_threads(threads);
     tch::manual_seed(0);
 
     let cfg = Gpt2Config::small(8192, 256, 256, 4, 4);
-    let model = Gpt2Lm::gpt2(&cfg, Device::Cpu)?;
+    let mut model = Gpt2Lm::gpt2(&cfg, Device::Cpu)?;
+    if chunk_rows.is_some() {
+        model.set_loss_chunk_rows(chunk_rows);
+    }
     let params = model.num_parameters();
     println!("params {params}");
     let (b, t) = (8i64, 256i64);
@@ -71,6 +124,10 @@ fn main() -> Result<()> {
     for _ in 0..2 {
         train_step()?;
     }
+    if serve {
+        let eval = |model: &Gpt2Lm| tch::no_grad(|| model.lm_loss(&x, false).double_value(&[]));
+        return serve_commands(&mut train_step, || eval(&model));
+    }
     let start = Instant::now();
     let mut last = 0.0;
     for _ in 0..steps {
@@ -81,8 +138,8 @@ fn main() -> Result<()> {
     let train_tps = tokens / train_s;
     println!("train tokens/s {train_tps:.0} (last loss {last:.4})");
 
+    // Timed from the first evaluation step, as the anchor script times it.
     let eval = || tch::no_grad(|| model.lm_loss(&x, false).double_value(&[]));
-    eval();
     let start = Instant::now();
     for _ in 0..steps {
         eval();
