@@ -8,7 +8,7 @@ use odyssey_train::model::{causal_lm_loss, shift_labels, summed_cross_entropy, I
 use odyssey_train::trainer::TokenBlocks;
 use odyssey_train::CausalLm;
 use tch::{Kind, Tensor};
-use trainer_support::{byte_blocks, tiny_gpt2, NEWLINE};
+use trainer_support::{as_batch, byte_blocks, tiny_gpt2, NEWLINE};
 
 /// The loss and every gradient (by variable name) after one backward pass of `loss`.
 fn loss_and_grads(model: &dyn CausalLm, loss: Tensor) -> (f64, Vec<(String, Tensor)>) {
@@ -32,16 +32,7 @@ fn loss_and_grads(model: &dyn CausalLm, loss: Tensor) -> (f64, Vec<(String, Tens
 fn chunked_loss_matches_the_full_logits() {
     tch::set_num_threads(1);
     let blocks = byte_blocks("wiki_music", "train", 6);
-    let rows: Vec<i64> = (0..blocks.n_blocks())
-        .flat_map(|i| {
-            blocks
-                .block(i)
-                .iter()
-                .map(|&t| t as i64)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let x = Tensor::from_slice(&rows).view([blocks.n_blocks() as i64, -1]);
+    let x = as_batch(&blocks);
     // Targets: the next token, with every newline target left out.
     let shifted = shift_labels(&x);
     let targets = shifted.where_self(&shifted.ne(NEWLINE as i64), &Tensor::from(IGNORE_INDEX));

@@ -8,12 +8,12 @@ mod trainer_support;
 
 use odyssey_train::model::llama::{LlamaConfig, LlamaVariant};
 use odyssey_train::trainer::{
-    load_weights, Duration, ScheduleKind, TokenBlocks, Trainer, TrainerConfig, Warmup,
+    load_weights, Duration, ScheduleKind, Trainer, TrainerConfig, Warmup,
 };
 use odyssey_train::{AnyModel, CausalLm, ModelConfig};
 use std::sync::Mutex;
 use tch::{Device, Kind, Tensor};
-use trainer_support::{byte_blocks, tiny_gpt2, BLOCK};
+use trainer_support::{as_batch, byte_blocks, tiny_gpt2, BLOCK};
 
 /// libtorch's generator is process-wide: the tests take turns.
 static TURN: Mutex<()> = Mutex::new(());
@@ -29,19 +29,7 @@ fn cuda() -> Option<Device> {
 
 /// `n` blocks of real text (wiki_music) as a `[n, BLOCK]` batch on `device`.
 fn batch(n: usize, device: Device) -> Tensor {
-    let blocks = byte_blocks("wiki_music", "train", n);
-    let ids: Vec<i64> = (0..blocks.n_blocks())
-        .flat_map(|i| {
-            blocks
-                .block(i)
-                .iter()
-                .map(|&t| t as i64)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    Tensor::from_slice(&ids)
-        .view([n as i64, BLOCK as i64])
-        .to_device(device)
+    as_batch(&byte_blocks("wiki_music", "train", n)).to_device(device)
 }
 
 fn loss(model: &dyn CausalLm, x: &Tensor) -> f64 {

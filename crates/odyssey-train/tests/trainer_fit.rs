@@ -11,8 +11,7 @@ use odyssey_train::trainer::{
 };
 use odyssey_train::CausalLm;
 use std::sync::Mutex;
-use tch::Tensor;
-use trainer_support::{byte_blocks, tiny_gpt2, weights, Hooked, BLOCK, NEWLINE};
+use trainer_support::{as_batch, byte_blocks, tiny_gpt2, weights, Hooked, BLOCK, NEWLINE};
 
 /// libtorch's generator and thread count are process-wide: the tests take turns.
 static TURN: Mutex<()> = Mutex::new(());
@@ -53,12 +52,7 @@ fn pretrains_from_scratch_keeps_the_best_checkpoint_and_logs_every_step() {
     let trainer = Trainer::new(cfg);
     let before = trainer.evaluate(&model, &valid).unwrap();
     // The evaluation is HF's loss: the mean of the model's own causal-LM loss over the blocks.
-    let x = Tensor::from_slice(
-        &(0..valid.n_blocks())
-            .flat_map(|i| valid.block(i).iter().map(|&t| t as i64))
-            .collect::<Vec<_>>(),
-    )
-    .view([-1, BLOCK as i64]);
+    let x = as_batch(&valid);
     let hf_loss = model.lm_loss(&x, false).double_value(&[]);
     assert!(
         (before.loss - hf_loss).abs() < 1e-5,

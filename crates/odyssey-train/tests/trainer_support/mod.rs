@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use odyssey_train::trainer::PackedBlocks;
+use odyssey_train::trainer::{PackedBlocks, TokenBlocks};
 use odyssey_train::{Gpt2Config, Gpt2Lm};
 use std::path::PathBuf;
 use tch::Device;
@@ -38,6 +38,14 @@ pub fn byte_blocks(domain: &str, split: &str, n_blocks: usize) -> PackedBlocks<'
     );
     tokens.truncate(n_blocks * BLOCK);
     PackedBlocks::new(tokens, BLOCK).unwrap()
+}
+
+/// All blocks of `blocks` as one `[n_blocks, BLOCK]` batch of `Int64` ids on the CPU.
+pub fn as_batch(blocks: &PackedBlocks) -> tch::Tensor {
+    let ids: Vec<i64> = (0..blocks.n_blocks())
+        .flat_map(|i| blocks.block(i).iter().map(|&t| t as i64))
+        .collect();
+    tch::Tensor::from_slice(&ids).view([blocks.n_blocks() as i64, BLOCK as i64])
 }
 
 /// A 2-layer GPT-2 (n_embd 32, 2 heads, context 32) over byte tokens, initialised from `seed`.
