@@ -155,7 +155,10 @@ lines += [
     "over the 5.3 M floats and zero_grad one fill, instead of torch's single-tensor AdamW (the "
     "CPU default HF uses) with about ten operations per tensor for 52 tensors, plus 52 norms and "
     "52 scales to clip. In a torch-profiler trace of the HF step on this machine the optimizer's "
-    "elementwise operations took about 15 % of the step.",
+    "elementwise operations took about 15 % of the step. On the CPU the update itself is one "
+    "pass of Rust over the four buffers (`crates/odyssey-train/src/trainer/adamw_cpu.rs`): 9.4 ms "
+    "for the 5.3 M parameters against 23.0 ms for the ten tensor operations "
+    "(`cargo bench --bench train -- adamw`), about 1.5 % of a training step.",
     "- Fewer operations in the model: fused tanh GELU (one kernel where HF's `NewGELUActivation` "
     "runs five), `scaled_dot_product_attention` with `is_causal` and no mask tensor, q/k/v as "
     "views of the fused projection, no dropout calls at rate 0.",

@@ -52,6 +52,7 @@
 //! # }
 //! ```
 
+mod adamw_cpu;
 mod checkpoint;
 mod config;
 mod data;

@@ -10,6 +10,7 @@
 //! The variables must be fp32: they are the master weights. (The models of this crate keep
 //! fp32 weights and run their matrix products in bf16 on CUDA.)
 
+use super::adamw_cpu::AdamWStep;
 use super::error::TrainerError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -376,6 +377,26 @@ impl AdamW {
             }
             Ok(())
         };
+        if state == Grads::Flat
+            && super::adamw_cpu::adamw_step(
+                &flat.params,
+                &flat.grads,
+                &flat.exp_avg,
+                &flat.exp_avg_sq,
+                flat.n_decay as usize,
+                AdamWStep {
+                    lr,
+                    weight_decay: wd,
+                    beta1: b1,
+                    beta2: b2,
+                    eps,
+                    step_size,
+                    bias_correction2_sqrt: bc2_sqrt,
+                },
+            )
+        {
+            return Ok(());
+        }
         tch::no_grad(|| -> Result<(), TchError> {
             if state == Grads::Flat {
                 return update(
