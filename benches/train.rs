@@ -9,14 +9,19 @@ use odyssey_train::trainer::{AdamW, AdamWConfig, NoDecay};
 use odyssey_train::{CausalLm, Gpt2Config, Gpt2Lm};
 use tch::{Device, Kind, Tensor};
 
-fn forward(c: &mut Criterion) {
+/// The GPT-2 of `examples/bench_train.rs`, seeded, with libtorch on 2 threads.
+fn bench_model() -> Gpt2Lm {
     odyssey_train::set_threads(2);
     tch::manual_seed(0);
     let cfg = Gpt2Config::small(8192, 256, 256, 4, 4);
-    let model = match Gpt2Lm::gpt2(&cfg, Device::Cpu) {
+    match Gpt2Lm::gpt2(&cfg, Device::Cpu) {
         Ok(m) => m,
         Err(e) => panic!("building the benchmark model: {e}"),
-    };
+    }
+}
+
+fn forward(c: &mut Criterion) {
+    let model = bench_model();
     let x = Tensor::randint(8192, [8, 256], (Kind::Int64, Device::Cpu));
     let mut group = c.benchmark_group("gpt2_5m_forward_8x256");
     group.sample_size(10);
@@ -31,13 +36,7 @@ fn forward(c: &mut Criterion) {
 }
 
 fn adamw(c: &mut Criterion) {
-    odyssey_train::set_threads(2);
-    tch::manual_seed(0);
-    let cfg = Gpt2Config::small(8192, 256, 256, 4, 4);
-    let model = match Gpt2Lm::gpt2(&cfg, Device::Cpu) {
-        Ok(m) => m,
-        Err(e) => panic!("building the benchmark model: {e}"),
-    };
+    let model = bench_model();
     let no_decay = NoDecay {
         biases: false,
         norms: false,

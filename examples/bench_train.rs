@@ -45,7 +45,7 @@ fn matmul_gflops(n: i64, reps: usize) -> f64 {
 /// Answer `train N` / `eval N` lines from stdin with the seconds N steps took (see the module
 /// documentation).
 fn serve_commands(
-    train_step: &mut dyn FnMut() -> Result<f64>,
+    mut train_step: impl FnMut() -> Result<f64>,
     mut eval_step: impl FnMut() -> f64,
 ) -> Result<()> {
     use std::io::{BufRead, Write};
@@ -55,23 +55,18 @@ fn serve_commands(
     for line in std::io::stdin().lock().lines() {
         let line = line?;
         let mut words = line.split_whitespace();
-        let (kind, n) = match (words.next(), words.next()) {
+        let (train, n) = match (words.next(), words.next()) {
             (Some("quit"), _) | (None, _) => break,
-            (Some(kind), Some(n)) => (kind.to_owned(), n.parse::<usize>()?),
-            (Some(other), None) => {
-                anyhow::bail!("expected `train N`, `eval N` or `quit`, got `{other}`")
-            }
+            (Some("train"), Some(n)) => (true, n.parse::<usize>()?),
+            (Some("eval"), Some(n)) => (false, n.parse::<usize>()?),
+            _ => anyhow::bail!("expected `train N`, `eval N` or `quit`, got `{line}`"),
         };
         let start = Instant::now();
         for _ in 0..n {
-            match kind.as_str() {
-                "train" => {
-                    train_step()?;
-                }
-                "eval" => {
-                    eval_step();
-                }
-                other => anyhow::bail!("unknown command `{other}` (train, eval, quit)"),
+            if train {
+                train_step()?;
+            } else {
+                eval_step();
             }
         }
         writeln!(out, "{:.6}", start.elapsed().as_secs_f64())?;
@@ -121,12 +116,12 @@ fn main() -> Result<()> {
         opt.zero_grad();
         Ok(loss.double_value(&[]))
     };
+    let eval = || tch::no_grad(|| model.lm_loss(&x, false).double_value(&[]));
     for _ in 0..2 {
         train_step()?;
     }
     if serve {
-        let eval = |model: &Gpt2Lm| tch::no_grad(|| model.lm_loss(&x, false).double_value(&[]));
-        return serve_commands(&mut train_step, || eval(&model));
+        return serve_commands(train_step, eval);
     }
     let start = Instant::now();
     let mut last = 0.0;
@@ -139,7 +134,6 @@ fn main() -> Result<()> {
     println!("train tokens/s {train_tps:.0} (last loss {last:.4})");
 
     // Timed from the first evaluation step, as the anchor script times it.
-    let eval = || tch::no_grad(|| model.lm_loss(&x, false).double_value(&[]));
     let start = Instant::now();
     for _ in 0..steps {
         eval();

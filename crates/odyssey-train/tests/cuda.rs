@@ -7,13 +7,11 @@
 mod trainer_support;
 
 use odyssey_train::model::llama::{LlamaConfig, LlamaVariant};
-use odyssey_train::trainer::{
-    load_weights, Duration, ScheduleKind, Trainer, TrainerConfig, Warmup,
-};
+use odyssey_train::trainer::{load_weights, Trainer, TrainerConfig};
 use odyssey_train::{AnyModel, CausalLm, ModelConfig};
 use std::sync::Mutex;
 use tch::{Device, Kind, Tensor};
-use trainer_support::{as_batch, byte_blocks, tiny_gpt2, BLOCK};
+use trainer_support::{as_batch, byte_blocks, pretraining_config, tiny_gpt2, BLOCK};
 
 /// libtorch's generator is process-wide: the tests take turns.
 static TURN: Mutex<()> = Mutex::new(());
@@ -126,18 +124,7 @@ fn trains_on_cuda_in_bf16_with_fp32_master_weights() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = tiny_gpt2(1, 0.0);
     model.to_device(device);
-    let trainer = Trainer::new(TrainerConfig {
-        lr: 3e-3,
-        schedule: ScheduleKind::Cosine,
-        warmup: Warmup::Ratio(0.1),
-        micro_batch_size: 8,
-        duration: Duration::Steps(40),
-        eval_every: Some(10),
-        eval_batch_size: 16,
-        output_dir: Some(dir.path().join("run")),
-        progress: false,
-        ..TrainerConfig::default()
-    });
+    let trainer = Trainer::new(pretraining_config(dir.path().join("run")));
     let before = trainer.evaluate(&model, &valid).unwrap();
     let report = trainer.fit(&mut model, &train, Some(&valid)).unwrap();
     let best = report.best_perplexity.unwrap();

@@ -7,11 +7,13 @@ mod trainer_support;
 use odyssey_train::trainer::{
     counted_labels, epoch_order, list_checkpoints, load_weights, read_state, Duration,
     EarlyStopping, PackedBlocks, ScheduleKind, StopReason, StopRule, TokenBlocks, TrainReport,
-    Trainer, TrainerConfig, TrainerError, Warmup,
+    Trainer, TrainerConfig, TrainerError,
 };
 use odyssey_train::CausalLm;
 use std::sync::Mutex;
-use trainer_support::{as_batch, byte_blocks, tiny_gpt2, weights, Hooked, BLOCK, NEWLINE};
+use trainer_support::{
+    as_batch, byte_blocks, pretraining_config, tiny_gpt2, weights, Hooked, BLOCK, NEWLINE,
+};
 
 /// libtorch's generator and thread count are process-wide: the tests take turns.
 static TURN: Mutex<()> = Mutex::new(());
@@ -38,17 +40,7 @@ fn pretrains_from_scratch_keeps_the_best_checkpoint_and_logs_every_step() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let mut model = tiny_gpt2(1, 0.0);
-    let cfg = quiet(TrainerConfig {
-        lr: 3e-3,
-        schedule: ScheduleKind::Cosine,
-        warmup: Warmup::Ratio(0.1),
-        micro_batch_size: 8,
-        duration: Duration::Steps(40),
-        eval_every: Some(10),
-        eval_batch_size: 16,
-        output_dir: Some(out.clone()),
-        ..TrainerConfig::default()
-    });
+    let cfg = quiet(pretraining_config(out.clone()));
     let trainer = Trainer::new(cfg);
     let before = trainer.evaluate(&model, &valid).unwrap();
     // The evaluation is HF's loss: the mean of the model's own causal-LM loss over the blocks.

@@ -3,7 +3,7 @@
 //! The tensor form of the update ([`super::optim`]) makes about ten passes over the weights,
 //! the gradients and the two moments; on the CPU, where the update is bound by memory
 //! traffic, this loop reads each of the four buffers once and writes three of them, with the
-//! same arithmetic per element as torch's single-tensor AdamW. On one thread it takes 9.7 ms
+//! same arithmetic per element as torch's single-tensor AdamW. On one thread it takes 9.4 ms
 //! for the 5.3 M parameters of the benchmark GPT-2 where the tensor form takes 23.0 ms on two
 //! (`cargo bench --bench train -- adamw`); spreading it over a rayon pool made it slower
 //! (21.1 ms), as libtorch's OpenMP threads still hold the cores right after the backward pass.
@@ -25,7 +25,7 @@ pub(crate) struct AdamWStep {
 }
 
 /// Whether `t` can be viewed as a plain `[f32]` here: a contiguous fp32 CPU tensor.
-pub(crate) fn is_plain_cpu_f32(t: &Tensor) -> bool {
+fn is_plain_cpu_f32(t: &Tensor) -> bool {
     t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous()
 }
 
