@@ -2,8 +2,10 @@
 //! 256-token blocks (`group_texts`), reading a memory-mapped token cache (whole documents,
 //! random blocks, full pack), and ids-only encoding with the byte-level fast path.
 //!
-//! Text: the train split of `wiki_music` from `../shared/data/odyssey-mini`; tokenizer: the
-//! committed byte-level BPE (vocab 1024) of odyssey-corpus's test fixtures.
+//! Text: the train split of `wiki_music` from the full odyssey-mini corpus (`$ODYSSEY_MINI_DIR`,
+//! default `../shared/data/odyssey-mini` beside the repository; `ODYSSEY_MINI_DIR=data/odyssey-mini-sample`
+//! runs it on the shipped sample); tokenizer: the committed byte-level BPE (vocab 1024) of
+//! odyssey-corpus's test fixtures.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use odyssey_core::TokenizerHandle;
@@ -12,7 +14,12 @@ use odyssey_corpus::{pack_documents, DomainCollection, HfTokenizer, Remainder, T
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/odyssey-mini");
+/// The odyssey-mini folder: `$ODYSSEY_MINI_DIR`, else `../shared/data/odyssey-mini`.
+fn data_dir() -> String {
+    std::env::var("ODYSSEY_MINI_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/odyssey-mini").to_string()
+    })
+}
 const TOKENIZER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/crates/odyssey-corpus/tests/fixtures/bpe1024/tokenizer.json"
@@ -24,9 +31,13 @@ fn setup() -> (HfTokenizer, Vec<String>, Vec<Vec<u32>>) {
         Ok(t) => t,
         Err(e) => panic!("loading {TOKENIZER}: {e}"),
     };
-    let corpus = match DomainCollection::open(DATA) {
+    let data = data_dir();
+    let corpus = match DomainCollection::open(&data) {
         Ok(c) => c,
-        Err(e) => panic!("opening {DATA}: {e}"),
+        Err(e) => {
+            eprintln!("opening the odyssey-mini corpus at {data}: {e}\nset ODYSSEY_MINI_DIR to the full corpus (or to data/odyssey-mini-sample)");
+            std::process::exit(2);
+        }
     };
     let texts: Vec<String> = match corpus.domain("wiki_music").and_then(|d| {
         d.documents(Split::Train)?

@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Sentences are the paragraphs (lines of more than 40 characters) of the documents, in file
-//! order, the first `N_SENTENCES` (default 2000) of `wiki_music/train.jsonl`. Like the peer: a
+//! order, the first `N_SENTENCES` (default 2000) of `wiki_music/train.jsonl` of the full
+//! odyssey-mini corpus (`$ODYSSEY_MINI_DIR`, default `../shared/data/odyssey-mini`). Like the peer: a
 //! warm-up on 64 sentences, then one timed `encode` of all of them with L2 normalisation.
 //! Prints one JSON line.
 
@@ -17,17 +18,23 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let default_data = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/odyssey-mini/wiki_music/train.jsonl"
+    let default_data = format!(
+        "{}/wiki_music/train.jsonl",
+        std::env::var("ODYSSEY_MINI_DIR").unwrap_or_else(|_| concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/odyssey-mini"
+        )
+        .to_string())
     );
-    let path = args.first().map_or(default_data, |s| s.as_str());
+    let path = args.first().map_or(default_data.as_str(), |s| s.as_str());
     let n: usize = args.get(1).map_or(Ok(2000), |s| s.parse())?;
     let threads: i32 = args.get(2).map_or(Ok(2), |s| s.parse())?;
     let batch: usize = args.get(3).map_or(Ok(32), |s| s.parse())?;
     tch::set_num_threads(threads);
 
-    let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let file = std::fs::File::open(path).map_err(|e| {
+        format!("{path}: {e} (pass a domain JSONL file, or set ODYSSEY_MINI_DIR to the full odyssey-mini corpus)")
+    })?;
     let mut sents: Vec<String> = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line?;

@@ -7,3 +7,16 @@ odyssey_python() {
     [[ -n "$py" ]] || { echo "set ODYSSEY_PYTHON (a Python with $1); run scripts/odyssey.sh setup" >&2; exit 1; }
     echo "$py"
 }
+
+# Print the folder of the full odyssey-mini corpus that the side-by-side benchmarks read:
+# $ODYSSEY_MINI_DIR, else ../shared/data/odyssey-mini beside the repository; exit with a message
+# when it is not there (the repository itself ships only data/odyssey-mini-sample, which is too
+# small for throughput figures).
+odyssey_mini_dir() {
+    local dir="${ODYSSEY_MINI_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/../shared/data/odyssey-mini}"
+    [[ -f "$dir/manifest.json" ]] || {
+        echo "odyssey-mini not found at $dir (no manifest.json): set ODYSSEY_MINI_DIR to the full corpus, or pass its path as the first argument" >&2
+        exit 1
+    }
+    echo "$dir"
+}

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side tokenize + pack throughput: odyssey-corpus (examples/bench_corpus.rs) against HF
-# tokenizers from Python (scripts/bench/peers/hf_tokenize_anchor.py, a copy of
-# ../shared/bench/hf_tokenize_anchor.py). Both load the same tokenizer.json (a byte-level BPE,
+# tokenizers from Python (scripts/bench/peers/hf_tokenize_anchor.py, the project's Python
+# anchor for this job). Both load the same tokenizer.json (a byte-level BPE,
 # vocab 8192, trained on general_mix/train by the Rust side on first use), read every JSONL split
 # of the data folder, add an end-of-document token after each document and cut 256-token blocks
 # per file (run_clm's group_texts). Writes docs/bench-corpus.md.
 #
-#   scripts/bench/corpus_tokenize.sh [data dir (../shared/data/odyssey-mini)] [rounds (2)]
+#   scripts/bench/corpus_tokenize.sh [data dir] [rounds (2)]
+#
+# The data dir is the full odyssey-mini corpus (default: $ODYSSEY_MINI_DIR, else
+# ../shared/data/odyssey-mini beside the repository; the script stops with a message when absent).
 #
 # Rounds alternate Rust and Python; the best figure of each side is kept (the machine is shared
 # and noisy; the best run is the least disturbed one). Both sides must report the same token and
@@ -14,10 +17,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-DATA="${1:-$ROOT/../shared/data/odyssey-mini}"
+source "$ROOT/scripts/bench/common.sh"
+DATA="${1:-$(odyssey_mini_dir)}"
 ROUNDS="${2:-2}"
 BLOCK=256
-source "$ROOT/scripts/bench/common.sh"
 PY="$(odyssey_python "tokenizers")"
 
 cargo build --release --quiet --example bench_corpus
@@ -60,7 +63,7 @@ lines = [
     f"{tv} with its default parallelism.",
     "",
     f"Command: `scripts/bench/corpus_tokenize.sh` (Rust: `examples/bench_corpus.rs`; peer: "
-    "`scripts/bench/peers/hf_tokenize_anchor.py`, a copy of `../shared/bench/hf_tokenize_anchor.py`).",
+    "`scripts/bench/peers/hf_tokenize_anchor.py`).",
     "",
     f"Work: every Dolma-style JSONL split of `odyssey-mini` ({r0['bytes']:,} bytes of text), read and parsed, "
     "encoded with one byte-level BPE `tokenizer.json` (vocab 8192, trained on `general_mix/train`, "

@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Side-by-side sentence-embedding throughput: odyssey-similarity's encoder
 # (examples/bench_similarity.rs, all-MiniLM-L6-v2 in tch) against sentence-transformers
-# (scripts/bench/peers/st_minilm_anchor.py, a copy of ../shared/bench/st_minilm_anchor.py).
+# (scripts/bench/peers/st_minilm_anchor.py, the project's Python anchor for this job).
 # Both embed the first 2,000 paragraphs (> 40 characters, split by "\n", file order) of
 # wiki_music/train.jsonl with batch 32, 2 threads, L2-normalised. Writes docs/bench-similarity.md.
 #
 #   scripts/bench/similarity_embed.sh [domain jsonl] [n sentences (2000)] [threads (2)] [rounds (1)]
+#
+# The default domain file is wiki_music/train.jsonl of the full odyssey-mini corpus
+# ($ODYSSEY_MINI_DIR, else ../shared/data/odyssey-mini; the script stops with a message when absent).
 #
 # Rounds alternate Rust and Python; the best figure of each side is kept (the machine is shared
 # and noisy; the best run is the least disturbed one).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-DATA="${1:-$ROOT/../shared/data/odyssey-mini/wiki_music/train.jsonl}"
+source "$ROOT/scripts/bench/common.sh"
+DATA="${1:-$(odyssey_mini_dir)/wiki_music/train.jsonl}"
 N="${2:-2000}"
 THREADS="${3:-2}"
 ROUNDS="${4:-1}"
-source "$ROOT/scripts/bench/common.sh"
 PY="$(odyssey_python "sentence-transformers")"
 
 cargo build --release --quiet --example bench_similarity
@@ -63,7 +66,7 @@ lines = [
     f"sentence-transformers {ver[0] if ver else '?'} with torch {ver[1] if len(ver) > 1 else '?'}.",
     "",
     "Command: `scripts/bench/similarity_embed.sh` (Rust: `examples/bench_similarity.rs`; peer: "
-    "`scripts/bench/peers/st_minilm_anchor.py`, a copy of `../shared/bench/st_minilm_anchor.py`).",
+    "`scripts/bench/peers/st_minilm_anchor.py`).",
     "",
     f"Work: all-MiniLM-L6-v2 (fp32, CPU), the first {r0['sentences']:,} paragraphs (lines of more than 40 "
     f"characters, file order) of `{os.path.relpath(data, os.getcwd())}` ({r0['tokens']:,} tokens after truncation "

@@ -6,8 +6,7 @@
 #   scripts/bench/train_gpt2.sh [threads (2)] [rounds (2)] [pairs (8)]
 #
 # Two measurements:
-# - rounds: the anchor script scripts/bench/peers/hf_gpt2_anchor.py (a copy of
-#   ../shared/bench/hf_gpt2_anchor.py) and the Rust example, each a whole process of 10 steps,
+# - rounds: the anchor script scripts/bench/peers/hf_gpt2_anchor.py and the Rust example, each a whole process of 10 steps,
 #   run back to back; the per-round ratio and its median.
 # - pairs: both sides kept running (scripts/bench/train_gpt2_paired.py) and asked alternately
 #   for bursts of 3 training or 8 evaluation steps, so that the two figures of a pair are taken
@@ -93,8 +92,7 @@ lines = [
     f"written: {os.getloadavg()[0]:.1f}.",
     "",
     "Command: `scripts/bench/train_gpt2.sh " + f"{threads} {rounds} {paired['pairs']}` (Rust: "
-    "`examples/bench_train.rs`; peers: `scripts/bench/peers/hf_gpt2_anchor.py`, a copy of "
-    "`../shared/bench/hf_gpt2_anchor.py`, and `scripts/bench/peers/hf_gpt2_paired.py`, the same "
+    "`examples/bench_train.rs`; peers: `scripts/bench/peers/hf_gpt2_anchor.py` and `scripts/bench/peers/hf_gpt2_paired.py`, the same "
     "model, optimizer and step bodies answering requests for bursts of steps).",
     "",
     f"Model: GPT-2, {best['params']:,} parameters (vocab 8192, n_embd 256, 4 layers, 4 heads, "

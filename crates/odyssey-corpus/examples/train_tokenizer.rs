@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p odyssey-corpus --example train_tokenizer -- \
-//!     ../shared/data/odyssey-mini wiki_music train 1024 out/tokenizer.json
+//!     data/odyssey-mini-sample wiki_music train 1024 out/tokenizer.json
 //! ```
 
 use odyssey_corpus::{train_byte_level_bpe_on, BpeTrainingOptions, DomainCollection};

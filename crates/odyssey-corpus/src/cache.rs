@@ -231,7 +231,7 @@ pub enum CacheStatus {
 /// use odyssey_core::{Split, TokenizerHandle};
 /// use odyssey_corpus::{CacheOptions, CacheStatus, DomainCollection, HfTokenizer, Remainder, TokenCache};
 /// let tok = HfTokenizer::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bpe1024/tokenizer.json"))?;
-/// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini"))?;
+/// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/odyssey-mini-sample"))?;
 /// let domain = corpus.domain("arxiv_cs")?;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("arxiv_cs.valid.tok");

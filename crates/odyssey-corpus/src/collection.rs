@@ -168,7 +168,7 @@ impl Default for CollectionOptions {
 /// ```
 /// use odyssey_core::{DocumentSource, Split};
 /// use odyssey_corpus::{DomainCollection, Layout};
-/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini");
+/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/odyssey-mini-sample");
 /// let corpus = DomainCollection::open(dir)?;
 /// assert_eq!(corpus.names()[0], "arxiv_cs");
 /// let music = corpus.domain("m2d2-layout/wiki_music")?;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// ```
 /// use odyssey_core::{DocumentSource, Split};
 /// use odyssey_corpus::JsonlSource;
-/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini/arxiv_cs");
+/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/odyssey-mini-sample/arxiv_cs");
 /// let source = JsonlSource::open(dir)?;
 /// assert_eq!(source.name(), "arxiv_cs");
 /// let first = source.documents(Split::Train)?.next().unwrap()?;

@@ -20,7 +20,7 @@
 //! use odyssey_core::{DocumentSource, Split};
 //! use odyssey_corpus::{pack_source, DomainCollection, HfTokenizer, Remainder};
 //!
-//! let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini"))?;
+//! let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/odyssey-mini-sample"))?;
 //! let tok = HfTokenizer::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bpe1024/tokenizer.json"))?;
 //! for domain in corpus.domains() {
 //!     assert!(domain.splits().contains(&Split::Test), "{}", domain.name());

@@ -179,7 +179,7 @@ where
 /// use odyssey_core::Split;
 /// use odyssey_corpus::{pack_source, DomainCollection, HfTokenizer, Remainder};
 /// let tok = HfTokenizer::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bpe1024/tokenizer.json"))?;
-/// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini"))?;
+/// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/odyssey-mini-sample"))?;
 /// let blocks = pack_source(corpus.domain("arxiv_cs")?, Split::Valid, &tok, 256, Remainder::Drop)?;
 /// assert!(blocks.len() > 10 && blocks.block(0).len() == 256);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -57,7 +57,7 @@ pub fn paragraphs(text: &str) -> Vec<&str> {
 /// ```
 /// use odyssey_core::Split;
 /// use odyssey_corpus::{sample, DomainCollection, SampleUnit};
-/// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini"))?;
+/// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/odyssey-mini-sample"))?;
 /// let music = corpus.domain("wiki_music")?;
 /// let a = sample(music, Split::Valid, 50, 7, SampleUnit::Paragraphs { min_chars: 40 })?;
 /// let b = sample(music, Split::Valid, 50, 7, SampleUnit::Paragraphs { min_chars: 40 })?;

@@ -122,7 +122,7 @@ impl Default for StatsOptions {
 /// use odyssey_core::Split;
 /// use odyssey_corpus::{split_stats, DomainCollection, HfTokenizer, StatsOptions};
 /// let tok = HfTokenizer::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bpe1024/tokenizer.json"))?;
-/// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini"))?;
+/// let corpus = DomainCollection::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/odyssey-mini-sample"))?;
 /// let (stats, counts) = split_stats(corpus.domain("arxiv_cs")?, Split::Test, Some(&tok), &StatsOptions::default())?;
 /// assert_eq!(stats.documents, 1);
 /// assert_eq!(stats.tokens, counts.map(|c| c.total()));

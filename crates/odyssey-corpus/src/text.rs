@@ -55,7 +55,7 @@ pub enum TextLayout {
 /// ```
 /// use odyssey_core::{DocumentSource, Split};
 /// use odyssey_corpus::{TextSource, TextUnit};
-/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/odyssey-mini/m2d2-layout/arxiv_cs");
+/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/odyssey-mini-sample/m2d2-layout/arxiv_cs");
 /// let lines = TextSource::m2d2(dir)?;
 /// assert_eq!(lines.splits(), vec![Split::Train, Split::Valid, Split::Test]);
 /// let whole = TextSource::m2d2(dir)?.with_unit(TextUnit::File);

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/odyssey-mini"
+    "/../../data/odyssey-mini-sample"
 );
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const EOS: u32 = 0;

@@ -9,7 +9,7 @@ use odyssey_corpus::{
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/odyssey-mini"
+    "/../../data/odyssey-mini-sample"
 );
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -97,12 +97,12 @@ fn collection_stats_cover_every_domain_and_split() {
 fn samples_are_deterministic_and_follow_the_unit() {
     let corpus = DomainCollection::open(DATA).unwrap();
     let d = corpus.domain("wiki_military").unwrap();
-    let a = sample(d, Split::Train, 30, 42, SampleUnit::Documents).unwrap();
-    let b = sample(d, Split::Train, 30, 42, SampleUnit::Documents).unwrap();
-    let c = sample(d, Split::Train, 30, 43, SampleUnit::Documents).unwrap();
+    let a = sample(d, Split::Train, 20, 42, SampleUnit::Documents).unwrap();
+    let b = sample(d, Split::Train, 20, 42, SampleUnit::Documents).unwrap();
+    let c = sample(d, Split::Train, 20, 43, SampleUnit::Documents).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
-    assert_eq!(a.len(), 30);
+    assert_eq!(a.len(), 20);
     let lines: Vec<usize> = a.iter().map(|x| x.origin.as_ref().unwrap().line).collect();
     assert!(lines.windows(2).all(|w| w[0] < w[1]), "corpus order");
     let all = sample(d, Split::Test, 1000, 1, SampleUnit::Documents).unwrap();

@@ -119,8 +119,8 @@ fn gpt2_and_llama_on_cuda_match_the_cpu() {
 fn trains_on_cuda_in_bf16_with_fp32_master_weights() {
     let _t = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = cuda() else { return };
-    let train = byte_blocks("general_mix", "train", 64);
-    let valid = byte_blocks("general_mix", "valid", 16);
+    let train = byte_blocks("books_gutenberg", "train", 64);
+    let valid = byte_blocks("books_gutenberg", "valid", 16);
     let dir = tempfile::tempdir().unwrap();
     let mut model = tiny_gpt2(1, 0.0);
     model.to_device(device);

@@ -1,4 +1,4 @@
-//! The trainer on real text (odyssey-mini, byte tokens) with a tiny GPT-2: learning,
+//! The trainer on real text (data/odyssey-mini-sample, byte tokens) with a tiny GPT-2: learning,
 //! evaluation and the best checkpoint, gradient accumulation, early stopping, NaN handling and
 //! bad input.
 
@@ -35,8 +35,8 @@ fn quiet(cfg: TrainerConfig) -> TrainerConfig {
 #[test]
 fn pretrains_from_scratch_keeps_the_best_checkpoint_and_logs_every_step() {
     let _t = turn();
-    let train = byte_blocks("general_mix", "train", 64);
-    let valid = byte_blocks("general_mix", "valid", 16);
+    let train = byte_blocks("books_gutenberg", "train", 64);
+    let valid = byte_blocks("books_gutenberg", "valid", 16);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let mut model = tiny_gpt2(1, 0.0);

@@ -1,7 +1,7 @@
 """HF transformers GPT-2 train/eval steps on demand, for the paired benchmark.
 
-The model, optimizer, batch and step bodies are those of hf_gpt2_anchor.py (a copy of
-../shared/bench/hf_gpt2_anchor.py); only the timing loop differs. After the anchor's two warm-up
+The model, optimizer, batch and step bodies are those of hf_gpt2_anchor.py (in this
+folder); only the timing loop differs. After the anchor's two warm-up
 steps it prints `ready`, then answers each stdin line `train N` or `eval N` with the seconds N
 steps took; `quit` or the end of input stops it.
 

@@ -8,13 +8,6 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
 }
 
-pub fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/odyssey-mini"
-    ))
-}
-
 pub fn read_f32(name: &str, rows: usize, cols: usize) -> Array2<f32> {
     let bytes = std::fs::read(fixtures().join(name)).unwrap();
     assert_eq!(bytes.len(), rows * cols * 4, "{name}: unexpected size");

@@ -1,4 +1,4 @@
-//! Shared pieces of the trainer tests: real text from odyssey-mini as byte tokens and a tiny
+//! Shared pieces of the trainer tests: real text from data/odyssey-mini-sample as byte tokens and a tiny
 //! GPT-2 over the 256 byte values.
 
 #![allow(dead_code)]
@@ -12,7 +12,7 @@ use tch::Device;
 
 pub const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/odyssey-mini"
+    "/../../data/odyssey-mini-sample"
 );
 pub const BLOCK: usize = 32;
 pub const NEWLINE: u32 = b'\n' as u32;
