@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! cargo run --release --example odyssey                       # the embedded default
+//! cargo run --release --example odyssey -- --config data/smollm2/study.toml   # SmolLM2-135M
 //! cargo run --release --example odyssey -- \
-//!     --model path/to/hf-model --pretraining-corpus path/to/sample.jsonl.gz \
+//!     --model path/to/hf-model-or.gguf --pretraining-corpus path/to/sample.jsonl.gz \
 //!     --domains path/to/domains --out my-study
 //! ```
 //!
@@ -29,7 +30,8 @@ struct Args {
     /// A TOML or JSON config file; command-line options override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The base model: an HF folder (config.json, model.safetensors, tokenizer.json).
+    /// The base model: an HF folder (config.json, model.safetensors, tokenizer.json) or a
+    /// GGUF file.
     #[arg(long)]
     model: Option<PathBuf>,
     /// The base model's pretraining corpus, or a sample of it (folder or file).
@@ -59,6 +61,13 @@ struct Args {
     /// Score at most this many test tokens per domain (0: all).
     #[arg(long)]
     max_test_tokens: Option<usize>,
+    /// Scoring window in tokens (0: the model's context).
+    #[arg(long)]
+    window: Option<usize>,
+    /// Also run the control arm: the same budget of continued pretraining on the pretraining
+    /// corpus, scored on every domain.
+    #[arg(long)]
+    control: bool,
     /// Paragraphs sampled per domain for similarity.
     #[arg(long)]
     domain_samples: Option<usize>,
@@ -125,6 +134,10 @@ fn main() -> anyhow::Result<()> {
     set!(cfg.training.epochs, args.epochs);
     set!(cfg.training.max_train_tokens, args.max_train_tokens);
     set!(cfg.eval.max_test_tokens, args.max_test_tokens);
+    set!(cfg.eval.window, args.window);
+    if args.control {
+        cfg.control.enabled = true;
+    }
     set!(cfg.similarity.domain_samples, args.domain_samples);
     set!(cfg.similarity.pretraining_samples, args.pretraining_samples);
     set!(cfg.threads, args.threads);

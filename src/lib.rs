@@ -6,6 +6,7 @@
 //! - [`core`]: the shared traits ([`core::DocumentSource`], [`core::TokenizerHandle`],
 //!   [`core::TokenScorer`], [`core::TextEmbedder`]) and the error type;
 //! - [`corpus`]: loading, tokenizing, packing and describing corpora;
+//! - [`gguf`]: GGUF model files (llama.cpp's format): metadata, dequantization, tokenizer;
 //! - [`train`]: causal LMs in `tch` and the continued-pretraining trainer;
 //! - [`perplexity`]: token-level perplexity and its decomposition;
 //! - [`similarity`]: sentence embeddings and corpus similarity;
@@ -15,6 +16,7 @@
 
 pub use odyssey_core as core;
 pub use odyssey_corpus as corpus;
+pub use odyssey_gguf as gguf;
 pub use odyssey_perplexity as perplexity;
 pub use odyssey_similarity as similarity;
 pub use odyssey_study as study;

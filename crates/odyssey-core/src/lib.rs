@@ -9,6 +9,8 @@
 //! | [`TokenScorer`] | `odyssey-train` (causal LMs in `tch`) | `odyssey-perplexity` |
 //! | [`TextEmbedder`] | `odyssey-similarity` (sentence encoders), `odyssey-train` (mean hidden state) | `odyssey-similarity` metrics |
 //!
+//! Every JSON file Odyssey writes goes through [`json`], which round-trips non-finite numbers.
+//!
 //! Errors from every crate convert into [`Error`], which keeps the underlying cause as its
 //! `source()`.
 
@@ -16,6 +18,7 @@ pub mod document;
 pub mod embedder;
 pub mod error;
 pub mod fs;
+pub mod json;
 pub mod scorer;
 pub mod source;
 pub mod tokenizer;

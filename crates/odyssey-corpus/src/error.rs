@@ -138,6 +138,9 @@ pub enum CorpusError {
     /// An argument the operation cannot accept.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A GGUF file's tokenizer metadata cannot be read (the error names the file and key).
+    #[error(transparent)]
+    Gguf(Box<odyssey_gguf::GgufError>),
     /// An error from a document source or tokenizer behind a core trait.
     #[error(transparent)]
     Core(#[from] odyssey_core::Error),

@@ -69,6 +69,20 @@ impl HfTokenizer {
         Ok(tok)
     }
 
+    /// The tokenizer a GGUF model file describes in its `tokenizer.ggml.*` metadata (see
+    /// [`odyssey_gguf::tokenizer`]): byte-level BPE with the file's pre-tokenizer, control
+    /// tokens matched whole. The end-of-document token is chosen by name as for any tokenizer
+    /// ([`EOS_CANDIDATES`]: `<|endoftext|>` before the chat-end token a GGUF may name as EOS).
+    pub fn from_gguf(path: impl AsRef<Path>) -> Result<HfTokenizer> {
+        let path = path.as_ref();
+        let gguf = |e| CorpusError::Gguf(Box::new(e));
+        let file = odyssey_gguf::GgufFile::open(path).map_err(gguf)?;
+        let inner = odyssey_gguf::tokenizer::tokenizer(&file).map_err(gguf)?;
+        let mut tok = Self::from_tokenizer(inner)?;
+        tok.path = Some(path.to_path_buf());
+        Ok(tok)
+    }
+
     /// Load a tokenizer from the text of a `tokenizer.json`.
     pub fn from_json(json: &str) -> Result<HfTokenizer> {
         Self::parse(json, Path::new("<memory>"))

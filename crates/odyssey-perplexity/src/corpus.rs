@@ -21,6 +21,12 @@ pub struct DocumentSpan {
     pub words: u64,
     /// UTF-8 bytes of the text.
     pub bytes: u64,
+    /// Alphabetic characters of the text.
+    #[serde(default)]
+    pub letters: u64,
+    /// Alphabetic characters in scripts written without spaces between words.
+    #[serde(default)]
+    pub unspaced_letters: u64,
 }
 
 /// What [`ScoredCorpus::from_tokens`] needs to know about a document.
@@ -34,16 +40,26 @@ pub struct DocumentInfo {
     pub words: u64,
     /// UTF-8 bytes of the text.
     pub bytes: u64,
+    /// Alphabetic characters of the text (0 when unknown).
+    #[serde(default)]
+    pub letters: u64,
+    /// Alphabetic characters in scripts written without spaces between words
+    /// ([`crate::words::is_unspaced_script`]).
+    #[serde(default)]
+    pub unspaced_letters: u64,
 }
 
 impl DocumentInfo {
     /// Counts for `text` tokenized into `n_tokens` tokens, with lm-eval's word and byte counts.
     pub fn from_text(id: impl Into<String>, text: &str, n_tokens: u32) -> Self {
+        let (letters, unspaced_letters) = crate::words::count_letters(text);
         DocumentInfo {
             id: id.into(),
             n_tokens,
             words: crate::words::count_words(text),
             bytes: crate::words::count_bytes(text),
+            letters,
+            unspaced_letters,
         }
     }
 }
@@ -93,6 +109,8 @@ impl ScoredCorpus {
                 n_tokens: info.n_tokens,
                 words: info.words,
                 bytes: info.bytes,
+                letters: info.letters,
+                unspaced_letters: info.unspaced_letters,
             });
         }
         if i < tokens.len() {
@@ -258,12 +276,10 @@ impl ScoredCorpus {
             .iter()
             .map(|&x| f64::from(x))
             .sum();
-        Some(Metrics::from_sums(
-            sum,
-            d.tokens.len() as u64,
-            d.words,
-            d.bytes,
-        ))
+        Some(
+            Metrics::from_sums(sum, d.tokens.len() as u64, d.words, d.bytes)
+                .with_letters(d.letters, d.unspaced_letters),
+        )
     }
 
     /// Metrics of every document, in corpus order.
@@ -315,9 +331,12 @@ impl ScoredCorpus {
         }
         let words = self.documents.iter().map(|d| d.words).sum();
         let bytes: u64 = self.documents.iter().map(|d| d.bytes).sum();
+        let letters = self.documents.iter().map(|d| d.letters).sum();
+        let unspaced = self.documents.iter().map(|d| d.unspaced_letters).sum();
         let excluded_positions = self.len() as u64 - tokens;
         (
-            Metrics::from_sums(sum, tokens, words, bytes.saturating_sub(ex_bytes)),
+            Metrics::from_sums(sum, tokens, words, bytes.saturating_sub(ex_bytes))
+                .with_letters(letters, unspaced),
             excluded_positions,
         )
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 impl Decomposition {
     /// The report as pretty-printed JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(PerplexityError::Json)
+        odyssey_core::json::to_string_pretty(self).map_err(PerplexityError::Json)
     }
 
     /// Write the report as JSON, atomically (complete or absent).
@@ -54,6 +54,12 @@ impl Decomposition {
             ),
         ];
         for (name, b, a) in rows {
+            if name == "word perplexity" {
+                if let Some(why) = s.base.word_perplexity_not_applicable() {
+                    let _ = writeln!(o, "| {name} | n/a | n/a | not applicable: {why} |");
+                    continue;
+                }
+            }
             let _ = writeln!(o, "| {name} | {b:.4} | {a:.4} | {} |", pct(a, b));
         }
         let _ = writeln!(

@@ -169,12 +169,15 @@ pub fn score_tokenized(
             plans.push((d as u32, w, total));
             total += w.scored;
         }
+        let (letters, unspaced_letters) = crate::words::count_letters(&doc.text);
         spans.push(DocumentSpan {
             id: doc.id.to_string(),
             tokens: start..total,
             n_tokens: ids.len() as u32,
             words: count_words(&doc.text),
             bytes: count_bytes(&doc.text),
+            letters,
+            unspaced_letters,
         });
         streams.push(stream);
     }

@@ -13,8 +13,10 @@ pub const MIN_DOMAINS: usize = 3;
 
 type Measure = (&'static str, fn(&DomainResult) -> Option<f64>);
 
-/// The similarity measures correlated with Δppl %, the paper's (centroid cosine) first.
-pub const MEASURES: [Measure; 5] = [
+/// The similarity measures correlated with Δppl %, the paper's (centroid cosine) first. The
+/// last two need no pretraining corpus at all: they are measured from the base model itself
+/// (its own embeddings of the two samples, and how well it already predicts the domain).
+pub const MEASURES: [Measure; 7] = [
     ("centroid cosine", |d| {
         Some(d.similarity.centroid_cosine.value)
     }),
@@ -26,6 +28,12 @@ pub const MEASURES: [Measure; 5] = [
         d.similarity.unigram_overlap
     }),
     ("token weighted Jaccard", |d| d.similarity.weighted_jaccard),
+    ("model centroid cosine (base model's own embeddings)", |d| {
+        d.similarity.model_centroid_cosine.map(|e| e.value)
+    }),
+    ("base bits per byte on the test split (a distance)", |d| {
+        Some(d.base.bits_per_byte)
+    }),
 ];
 
 /// Correlations of Δppl % with each similarity measure that every domain has (none with fewer

@@ -19,11 +19,13 @@ pub enum DeviceChoice {
 }
 
 /// Everything a study run needs. Every field has a default, so a config file only names what
-/// it changes. Relative paths are taken from the current directory.
+/// it changes. Relative paths are taken from the current directory; in a config file, a path
+/// may name environment variables as `${NAME}` (e.g. `model = "${ODYSSEY_SMOLLM2_GGUF}"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StudyConfig {
-    /// The base model: an HF folder with `config.json`, `model.safetensors`, `tokenizer.json`.
+    /// The base model: an HF folder with `config.json`, `model.safetensors`, `tokenizer.json`,
+    /// or a GGUF file (llama.cpp's format; model and tokenizer both come from it).
     pub model: PathBuf,
     /// The base model's pretraining corpus (or a sample of it): a folder with splits, a folder
     /// of files, or one file.
@@ -52,6 +54,24 @@ pub struct StudyConfig {
     pub similarity: SimilaritySettings,
     /// Thresholds of the verdict.
     pub verdict: VerdictSettings,
+    /// The control arm: the same budget of continued pretraining on the pretraining corpus.
+    pub control: ControlSettings,
+}
+
+/// The control arm. Continued pretraining on *any* raw text moves a model (an instruction-tuned
+/// base regains raw-text fluency, an undertrained one keeps learning), so a domain's gain alone
+/// does not show what the domain itself did. With the control on, the study also trains the
+/// base once on the pretraining corpus (or its stand-in) with the same budget and settings,
+/// scores every domain's test split with that model, and reports each domain's own effect: its
+/// gain minus the control's gain on the same test tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSettings {
+    /// Run the control arm.
+    pub enabled: bool,
+    /// Training tokens of the control run (0: `training.max_train_tokens`, or one epoch of the
+    /// pretraining corpus's train split when that is 0 too).
+    pub max_train_tokens: usize,
 }
 
 /// Continued-pretraining settings (one epoch by default, as in the paper).
@@ -82,6 +102,26 @@ pub struct TrainingSettings {
     pub patience: usize,
     /// Stop training at the early-stopping point instead of only recording it.
     pub stop_early: bool,
+    /// What to keep of a domain's checkpoints once the domain is finished.
+    pub checkpoints: CheckpointPolicy,
+}
+
+/// What the study keeps of a domain's checkpoints. While a domain trains, the trainer keeps
+/// its newest checkpoint and its best one (weights, optimizer state, position), so that a
+/// killed run resumes where it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointPolicy {
+    /// Once the domain is finished, keep only its final weights and state (no optimizer state,
+    /// no other checkpoint): enough for a rerun to rescore it without training, at a third of
+    /// a checkpoint's size.
+    #[default]
+    Resume,
+    /// Keep every checkpoint the trainer kept (newest and best, with optimizer state).
+    All,
+    /// Delete the domain's checkpoints once it is finished (a rerun that lost the domain's
+    /// result trains it again).
+    None,
 }
 
 /// Test-perplexity settings.
@@ -108,6 +148,12 @@ pub struct SimilaritySettings {
     pub bootstrap: usize,
     /// Paragraphs shorter than this (characters) are not sampled.
     pub min_paragraph_chars: usize,
+    /// Also embed both samples with the base model itself (mean final hidden state) and
+    /// report their centroid cosine: a similarity that needs no sentence encoder's view of the
+    /// text, only the model's.
+    pub model_embeddings: bool,
+    /// Tokens per paragraph the base model embeds (longer paragraphs are truncated).
+    pub model_embedding_tokens: usize,
 }
 
 /// Thresholds of the per-domain verdict (see [`crate::verdict`]).
@@ -138,6 +184,7 @@ impl Default for StudyConfig {
             eval: EvalSettings::default(),
             similarity: SimilaritySettings::default(),
             verdict: VerdictSettings::default(),
+            control: ControlSettings::default(),
         }
     }
 }
@@ -157,6 +204,7 @@ impl Default for TrainingSettings {
             max_valid_tokens: 16_384,
             patience: 2,
             stop_early: false,
+            checkpoints: CheckpointPolicy::Resume,
         }
     }
 }
@@ -178,6 +226,8 @@ impl Default for SimilaritySettings {
             pretraining_samples: 400,
             bootstrap: 200,
             min_paragraph_chars: 100,
+            model_embeddings: true,
+            model_embedding_tokens: 256,
         }
     }
 }
@@ -219,6 +269,16 @@ impl StudyConfig {
                 message: e.to_string(),
             })?
         };
+        let mut cfg = cfg;
+        for p in [
+            &mut cfg.model,
+            &mut cfg.pretraining_corpus,
+            &mut cfg.domains,
+            &mut cfg.out,
+            &mut cfg.encoder,
+        ] {
+            *p = expand_env(p, path)?;
+        }
         cfg.validate(path)?;
         Ok(cfg)
     }
@@ -276,6 +336,9 @@ impl StudyConfig {
         if v.top_k_tokens == 0 {
             return bad("verdict.top_k_tokens must be >= 1".into());
         }
+        if s.model_embeddings && s.model_embedding_tokens == 0 {
+            return bad("similarity.model_embedding_tokens must be >= 1".into());
+        }
         Ok(())
     }
 
@@ -291,6 +354,35 @@ impl StudyConfig {
         let digest = Sha256::digest(&json);
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// `${NAME}` in `p` replaced by the environment variable `NAME`; an unset variable is an error
+/// naming it and the file.
+fn expand_env(p: &Path, file: &Path) -> Result<PathBuf> {
+    let s = p.to_string_lossy();
+    if !s.contains("${") {
+        return Ok(p.to_path_buf());
+    }
+    let mut out = String::new();
+    let mut rest = s.as_ref();
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start + 2..].find('}') else {
+            return Err(StudyError::Config {
+                path: file.to_path_buf(),
+                message: format!("unterminated ${{...}} in the path {s:?}"),
+            });
+        };
+        let name = &rest[start + 2..start + 2 + len];
+        let value = std::env::var(name).map_err(|_| StudyError::Config {
+            path: file.to_path_buf(),
+            message: format!("the path {s:?} names ${{{name}}}, which is not set (scripts/odyssey.sh sets the ODYSSEY_* variables)"),
+        })?;
+        out.push_str(&value);
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(PathBuf::from(out))
 }
 
 /// The config as TOML text (what `--print-config` shows; a valid config file).
@@ -396,6 +488,25 @@ mod tests {
             StudyConfig::parse(&text, false, Path::new("t.toml")).unwrap(),
             cfg
         );
+    }
+
+    #[test]
+    fn paths_name_environment_variables() {
+        std::env::set_var("ODYSSEY_TEST_MODEL_DIR", "/models/x");
+        let cfg = StudyConfig::parse(
+            "model = \"${ODYSSEY_TEST_MODEL_DIR}/m.gguf\"\n",
+            false,
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.model, PathBuf::from("/models/x/m.gguf"));
+        let e = StudyConfig::parse(
+            "model = \"${ODYSSEY_TEST_UNSET_VARIABLE}\"\n",
+            false,
+            Path::new("s.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("ODYSSEY_TEST_UNSET_VARIABLE"), "{e}");
     }
 
     #[test]

@@ -7,9 +7,15 @@ use odyssey_core::{DocumentSource, Split, TokenizerHandle};
 use odyssey_corpus::{CollectionOptions, DomainCollection, HfTokenizer, JsonlSource, TextSource};
 use std::path::{Path, PathBuf};
 
-/// The model's tokenizer (`tokenizer.json` in the model folder).
-pub fn load_tokenizer(model_dir: &Path) -> Result<HfTokenizer> {
-    let path = model_dir.join("tokenizer.json");
+/// The model's tokenizer: `tokenizer.json` in the model folder, or the tokenizer a GGUF
+/// model file describes.
+pub fn load_tokenizer(model: &Path) -> Result<HfTokenizer> {
+    if odyssey_train::gguf::is_gguf(model) {
+        return HfTokenizer::from_gguf(model).map_err(|e| {
+            StudyError::stage(format!("building the tokenizer of {}", model.display()), e)
+        });
+    }
+    let path = model.join("tokenizer.json");
     HfTokenizer::from_file(&path)
         .map_err(|e| StudyError::stage(format!("loading the tokenizer {}", path.display()), e))
 }
@@ -84,6 +90,17 @@ impl Pretraining {
             };
             for split in wanted {
                 out.extend(read_texts(s.as_ref(), split)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The texts of the valid split of every source that has one (empty when none has).
+    pub fn valid_texts(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for s in &self.sources {
+            if s.splits().contains(&Split::Valid) {
+                out.extend(read_texts(s.as_ref(), Split::Valid)?);
             }
         }
         Ok(out)

@@ -29,6 +29,10 @@ pub struct SimilarityRecord {
     pub unigram_overlap: Option<f64>,
     /// Weighted Jaccard of token frequency distributions, 0..1.
     pub weighted_jaccard: Option<f64>,
+    /// Centroid cosine of the same two samples embedded by the base model itself (mean final
+    /// hidden state): similarity as the model sees it, with no sentence encoder involved.
+    #[serde(default)]
+    pub model_centroid_cosine: Option<Estimate>,
     /// Paragraphs embedded from the domain.
     pub domain_samples: usize,
     /// Paragraphs embedded from the pretraining corpus.
@@ -36,18 +40,29 @@ pub struct SimilarityRecord {
 }
 
 /// Pooled perplexity of one model on one test split (lm-eval formulas).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerplexityRecord {
     /// Token perplexity.
     pub token_ppl: f64,
-    /// Word perplexity (whitespace words).
-    pub word_ppl: f64,
+    /// Word perplexity (lm-eval's whitespace words); `None` where it does not apply, with the
+    /// reason in `word_ppl_not_applicable`.
+    pub word_ppl: Option<f64>,
+    /// Why word perplexity does not apply to this split (scripts written without spaces), when
+    /// it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub word_ppl_not_applicable: Option<String>,
     /// Byte perplexity.
     pub byte_ppl: f64,
     /// Bits per byte.
     pub bits_per_byte: f64,
     /// Tokens scored.
     pub tokens: usize,
+    /// lm-eval words of the scored texts.
+    #[serde(default)]
+    pub words: u64,
+    /// UTF-8 bytes of the scored texts.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// One point of a training curve.
@@ -172,6 +187,49 @@ pub struct DomainResult {
     pub decomposition: DecompositionRecord,
     /// The decision and its evidence.
     pub verdict: Verdict,
+    /// The control arm on this domain's test split, when the study runs one.
+    #[serde(default)]
+    pub control: Option<ControlRecord>,
+    /// Disk the domain's checkpoints took.
+    #[serde(default)]
+    pub disk: DiskRecord,
+}
+
+/// Disk used by a domain's checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DiskRecord {
+    /// Bytes of its checkpoint folder when training ended (the newest and the best checkpoint,
+    /// with optimizer state).
+    pub at_end_of_training: u64,
+    /// Bytes kept after the checkpoint policy was applied.
+    pub kept: u64,
+}
+
+/// The control model (the base after the same budget of continued pretraining on the
+/// pretraining corpus) on one domain's test split.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ControlRecord {
+    /// Test token perplexity under the control model.
+    pub token_ppl: f64,
+    /// Its change against the base, in % (negative: better).
+    pub delta_ppl_pct: f64,
+    /// The domain's own effect in percentage points: the domain run's gain minus the control's
+    /// gain (gain = −Δppl %). Negative: training on the domain did less for its own test split
+    /// than training on generic text did — the paper's failure case.
+    pub own_effect_pp: f64,
+}
+
+impl ControlRecord {
+    /// The record for a domain whose own run changed test perplexity by `domain_delta_pct`,
+    /// given the control model's perplexity `control_ppl` and the base's `base_ppl`.
+    pub fn new(base_ppl: f64, control_ppl: f64, domain_delta_pct: f64) -> Self {
+        let delta = relative_change_pct(base_ppl, control_ppl);
+        ControlRecord {
+            token_ppl: control_ppl,
+            delta_ppl_pct: delta,
+            own_effect_pp: delta - domain_delta_pct,
+        }
+    }
 }
 
 impl DomainResult {
@@ -203,10 +261,13 @@ pub(crate) fn example_result(name: &str, cos: f64, base: f64, adapted: f64) -> D
     };
     let ppl = |p: f64| PerplexityRecord {
         token_ppl: p,
-        word_ppl: p * 1.5,
+        word_ppl: Some(p * 1.5),
+        word_ppl_not_applicable: None,
         byte_ppl: p.powf(0.25),
         bits_per_byte: p.powf(0.25).log2(),
         tokens: 1000,
+        words: 750,
+        bytes: 4000,
     };
     let tok = |id: u32, text: &str, delta: f64| TokenContribution {
         id,
@@ -229,6 +290,7 @@ pub(crate) fn example_result(name: &str, cos: f64, base: f64, adapted: f64) -> D
             frechet: None,
             unigram_overlap: Some(0.5),
             weighted_jaccard: Some(0.4),
+            model_centroid_cosine: Some(est(cos * 0.9)),
             domain_samples: 20,
             pretraining_samples: 40,
         },
@@ -291,5 +353,7 @@ pub(crate) fn example_result(name: &str, cos: f64, base: f64, adapted: f64) -> D
             degraded: adapted > base,
             evidence: vec!["made up".into()],
         },
+        control: None,
+        disk: DiskRecord::default(),
     }
 }

@@ -47,6 +47,18 @@ pub enum StudyError {
         #[source]
         source: serde_json::Error,
     },
+    /// The run would need more memory than the machine has; nothing was started.
+    #[error("{what} needs about {needed} but {available:.2} GB are available: {advice}")]
+    Memory {
+        /// What needs it (training or scoring, with the settings).
+        what: String,
+        /// The estimate with its parts.
+        needed: String,
+        /// Available memory in GB.
+        available: f64,
+        /// The settings to change.
+        advice: String,
+    },
     /// Drawing a plot failed.
     #[error("plot {name}: {message}")]
     Plot {

@@ -14,9 +14,11 @@
 pub mod adapt;
 pub mod analysis;
 pub mod config;
+pub mod control;
 pub mod data;
 pub mod domain;
 pub mod error;
+pub mod memory;
 pub mod pipeline;
 pub mod plots;
 pub mod report;

@@ -4,18 +4,21 @@
 use crate::adapt::continue_pretraining;
 use crate::analysis::correlations;
 use crate::config::{DeviceChoice, StudyConfig};
+use crate::control::{ensure_control, ControlRun};
 use crate::data::{Corpora, DomainData};
-use crate::domain::DomainResult;
+use crate::domain::{ControlRecord, DomainResult};
 use crate::error::{Result, StudyError};
 use crate::resume::{fingerprint_path, OutputLayout};
 use crate::scoring::{decomposition_record, perplexity_record, score, TestSet};
-use crate::similarity::{PretrainingSample, SimilarityProbe};
+use crate::similarity::{centroid_estimate, PretrainingSample, SimilarityProbe};
 use crate::summary::{findings, order_by_similarity, shared_degrading_tokens, StudyReport};
 use crate::verdict::{decide, VerdictInputs};
-use odyssey_core::TokenizerHandle;
-use odyssey_train::{AnyModel, LmScorer};
+use ndarray::Array2;
+use odyssey_core::{TextEmbedder, TokenizerHandle};
+use odyssey_train::{AnyModel, LmEmbedder, LmScorer};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 use tch::Device;
 
@@ -38,11 +41,21 @@ fn describe_device(d: Device) -> String {
     }
 }
 
-/// Check that the model folder has what the study reads, with a clear error otherwise.
+/// Check that the model (an HF folder or a GGUF file) has what the study reads, with a clear
+/// error otherwise.
 fn check_model_dir(dir: &Path) -> Result<()> {
+    if odyssey_train::gguf::is_gguf(dir) {
+        return Ok(());
+    }
+    if dir.is_file() {
+        return Err(StudyError::Invalid(format!(
+            "model {} is a file but not a GGUF file (expected a GGUF file or an HF folder with config.json, model.safetensors, tokenizer.json)",
+            dir.display()
+        )));
+    }
     if !dir.is_dir() {
         return Err(StudyError::Invalid(format!(
-            "model folder {} does not exist (expected an HF folder with config.json, model.safetensors, tokenizer.json)",
+            "model folder {} does not exist (expected an HF folder with config.json, model.safetensors, tokenizer.json, or a GGUF file)",
             dir.display()
         )));
     }
@@ -91,8 +104,9 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
             .build_global();
     }
     let device = select_device(config.device)?;
+    let memory = crate::memory::check(config, device)?;
     let corpora = Corpora::open(config)?;
-    let tokenizer = crate::data::load_tokenizer(&config.model)?;
+    let tokenizer = Arc::new(crate::data::load_tokenizer(&config.model)?);
     let names = corpora.domain_names(&config.only_domains)?;
     let out = OutputLayout::new(&config.out);
     out.prepare()?;
@@ -105,6 +119,20 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
     let mut resumed = Vec::new();
     let mut probe: Option<SimilarityProbe> = None;
     let mut pre_sample: Option<PretrainingSample> = None;
+    let mut pre_model_embeddings: Option<Array2<f32>> = None;
+    let control = if config.control.enabled {
+        let fp = short_hash(&[&settings_fp, &model_fp, &pre_fp, "control"]);
+        Some(ensure_control(
+            config,
+            &out,
+            &corpora,
+            &tokenizer,
+            &fp,
+            |m| load_model(m, device),
+        )?)
+    } else {
+        None
+    };
     for (i, name) in names.iter().enumerate() {
         let dom_fp = fingerprint_path(&corpora.domain_root(name)?)?;
         let fp = short_hash(&[&settings_fp, &model_fp, &pre_fp, &dom_fp]);
@@ -128,9 +156,17 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
             return Err(StudyError::Invalid("similarity probe unavailable".into()));
         };
         let data = corpora.domain_data(name, &tokenizer)?;
-        let r = study_domain(
-            config, device, &out, name, &fp, &corpora, &data, p, pre, &tokenizer,
-        )?;
+        let ctx = DomainContext {
+            config,
+            device,
+            out: &out,
+            corpora: &corpora,
+            probe: p,
+            pre,
+            tokenizer: &tokenizer,
+            control: control.as_ref(),
+        };
+        let r = study_domain(&ctx, name, &fp, &data, &mut pre_model_embeddings)?;
         model_description = r.1;
         results.push(out.save_finished(&r.0)?);
     }
@@ -154,6 +190,8 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
         correlations: corr,
         domains: results,
         resumed,
+        control: control.map(|c| c.summary),
+        memory: Some(memory),
         seconds: started.elapsed().as_secs_f64(),
     };
     crate::plots::write_all(&out.plots(), &report.domains, report.correlations.first())?;
@@ -162,23 +200,43 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
     Ok(report)
 }
 
-/// Everything for one domain; returns the result and the model's description.
-#[allow(clippy::too_many_arguments)]
-fn study_domain(
-    config: &StudyConfig,
+/// What every domain of a run shares.
+struct DomainContext<'a> {
+    config: &'a StudyConfig,
     device: Device,
-    out: &OutputLayout,
+    out: &'a OutputLayout,
+    corpora: &'a Corpora,
+    probe: &'a SimilarityProbe,
+    pre: &'a PretrainingSample,
+    tokenizer: &'a Arc<odyssey_corpus::HfTokenizer>,
+    control: Option<&'a ControlRun>,
+}
+
+/// Embed `texts` with the model itself (mean final hidden state, at most `max_tokens` each).
+fn model_embeddings(
+    embedder: &LmEmbedder<AnyModel>,
+    texts: &[String],
+    what: &str,
+) -> Result<Array2<f32>> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    embedder
+        .embed(&refs)
+        .map_err(|e| StudyError::stage(format!("embedding {what} with the base model"), e))
+}
+
+/// Everything for one domain; returns the result and the model's description.
+fn study_domain(
+    c: &DomainContext<'_>,
     name: &str,
     fingerprint: &str,
-    corpora: &Corpora,
     data: &DomainData,
-    probe: &SimilarityProbe,
-    pre: &PretrainingSample,
-    tokenizer: &odyssey_corpus::HfTokenizer,
+    pre_model_embeddings: &mut Option<Array2<f32>>,
 ) -> Result<(DomainResult, String)> {
+    let (config, device, tokenizer) = (c.config, c.device, &**c.tokenizer);
     let ctx = |what: &str| format!("{name}: {what}");
     eprintln!("  similarity to the pretraining corpus");
-    let similarity = probe.compare(pre, corpora, data, tokenizer, config)?;
+    let comparison = c.probe.compare(c.pre, c.corpora, data, tokenizer, config)?;
+    let mut similarity = comparison.record;
 
     eprintln!("  base model on the test split");
     let test = TestSet::new(
@@ -187,10 +245,29 @@ fn study_domain(
         config.eval.max_test_tokens,
     )
     .map_err(|e| StudyError::stage(ctx("test split"), e))?;
-    let base_model = load_model(&config.model, device)?;
+    let mut base_model = load_model(&config.model, device)?;
     base_model
         .check_tokenizer_vocab(tokenizer.vocab_size())
         .map_err(|e| StudyError::stage(ctx("tokenizer against the model"), e))?;
+    if config.similarity.model_embeddings {
+        eprintln!("  similarity under the base model's own embeddings");
+        let handle: Arc<dyn TokenizerHandle> = c.tokenizer.clone();
+        let embedder = LmEmbedder::new(base_model, handle, config.eval.batch_size)
+            .map_err(|e| StudyError::stage(ctx("the base model as an embedder"), e))?
+            .with_max_length(config.similarity.model_embedding_tokens);
+        if pre_model_embeddings.is_none() {
+            *pre_model_embeddings = Some(model_embeddings(
+                &embedder,
+                &c.pre.paragraphs,
+                "the pretraining sample",
+            )?);
+        }
+        let dom = model_embeddings(&embedder, &comparison.paragraphs, name)?;
+        if let Some(pre) = pre_model_embeddings.as_ref() {
+            similarity.model_centroid_cosine = Some(centroid_estimate(&dom, pre, config)?);
+        }
+        base_model = embedder.into_model();
+    }
     let scorer = LmScorer::new(base_model, config.eval.batch_size);
     let description = scorer.describe_model();
     let base_scores = score(
@@ -210,7 +287,7 @@ fn study_domain(
         &config.training,
         config.seed,
         config.threads,
-        &out.checkpoints(name),
+        &c.out.checkpoints(name),
         name,
     )?;
 
@@ -229,8 +306,31 @@ fn study_domain(
         tokenizer,
         config.verdict.top_k_tokens,
     )?;
+    drop(scorer);
+    let disk = apply_checkpoint_policy(&c.out.checkpoints(name), config.training.checkpoints)?;
     let base = perplexity_record(&base_scores.metrics());
     let adapted = perplexity_record(&adapted_scores.metrics());
+    let domain_delta = crate::domain::relative_change_pct(base.token_ppl, adapted.token_ppl);
+    let control = match c.control {
+        None => None,
+        Some(run) => {
+            eprintln!("  control model on the test split");
+            let m = load_model(&run.model_dir, device)?;
+            let s = LmScorer::new(m, config.eval.batch_size);
+            let scores = score(
+                &s,
+                tokenizer,
+                &test,
+                config.eval.window,
+                config.eval.batch_size,
+            )?;
+            Some(ControlRecord::new(
+                base.token_ppl,
+                scores.metrics().token_perplexity,
+                domain_delta,
+            ))
+        }
+    };
     let first = training
         .valid_ppl
         .first()
@@ -241,7 +341,7 @@ fn study_domain(
         .last()
         .map(|p| (p.value, p.step))
         .unwrap_or((f64::NAN, 0));
-    let verdict = decide(
+    let mut verdict = decide(
         &VerdictInputs {
             base_ppl: base.token_ppl,
             adapted_ppl: adapted.token_ppl,
@@ -266,6 +366,11 @@ fn study_domain(
         },
         &config.verdict,
     );
+    if let Some(ctl) = control {
+        verdict
+            .evidence
+            .push(crate::verdict::control_sentence(domain_delta, &ctl));
+    }
     Ok((
         DomainResult {
             name: name.to_string(),
@@ -278,9 +383,40 @@ fn study_domain(
             training,
             decomposition,
             verdict,
+            control,
+            disk,
         },
         description,
     ))
+}
+
+/// Apply `policy` to a finished run's checkpoint folder `dir`; the disk it used and keeps.
+pub fn apply_checkpoint_policy(
+    dir: &Path,
+    policy: crate::config::CheckpointPolicy,
+) -> Result<crate::domain::DiskRecord> {
+    use crate::config::CheckpointPolicy;
+    use odyssey_train::trainer::{compact_finished_run, folder_bytes};
+    let at_end = folder_bytes(dir);
+    match policy {
+        CheckpointPolicy::All => {}
+        CheckpointPolicy::Resume => {
+            compact_finished_run(dir)
+                .map_err(|e| StudyError::stage("compacting the checkpoints", e))?;
+        }
+        CheckpointPolicy::None => {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir).map_err(|source| StudyError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+        }
+    }
+    Ok(crate::domain::DiskRecord {
+        at_end_of_training: at_end,
+        kept: folder_bytes(dir),
+    })
 }
 
 /// A short description of the scorer's model.

@@ -55,6 +55,29 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     (lo - 0.1 * span, hi + 0.1 * span)
 }
 
+/// The padded range of the finite values among `values` and `include` (non-finite values are
+/// not plotted); `(0, 1)` when there is none.
+fn finite_range(values: impl IntoIterator<Item = f64>, include: &[f64]) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values
+        .into_iter()
+        .chain(include.iter().copied())
+        .filter(|v| v.is_finite())
+    {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        (0.0, 1.0)
+    } else {
+        padded(lo, hi)
+    }
+}
+
+fn finite(p: &(f64, f64)) -> bool {
+    p.0.is_finite() && p.1.is_finite()
+}
+
 /// Least-squares line `y = a + b·x` (None when x has no spread).
 pub fn least_squares(xs: &[f64], ys: &[f64]) -> Option<(f64, f64)> {
     let n = xs.len() as f64;
@@ -94,26 +117,21 @@ fn similarity_vs_delta(
     domains: &[DomainResult],
     correlation: Option<&CorrelationRecord>,
 ) -> Result<PathBuf> {
-    let xs: Vec<f64> = domains
+    // Domains whose similarity or change is not a finite number are left out of the figure.
+    let (xs, ys): (Vec<f64>, Vec<f64>) = domains
         .iter()
-        .map(|d| d.similarity.centroid_cosine.value)
-        .collect();
-    let ys: Vec<f64> = domains.iter().map(|d| d.delta_ppl_pct()).collect();
+        .map(|d| (d.similarity.centroid_cosine.value, d.delta_ppl_pct()))
+        .filter(finite)
+        .unzip();
     let fit = least_squares(&xs, &ys);
-    let (x0, x1) = padded(
-        domains
-            .iter()
-            .map(|d| d.similarity.centroid_cosine.lo)
-            .fold(f64::INFINITY, f64::min),
-        domains
-            .iter()
-            .map(|d| d.similarity.centroid_cosine.hi)
-            .fold(f64::NEG_INFINITY, f64::max),
+    let (x0, x1) = finite_range(
+        domains.iter().flat_map(|d| {
+            let c = d.similarity.centroid_cosine;
+            [c.lo, c.hi, c.value]
+        }),
+        &[],
     );
-    let (y0, y1) = padded(
-        ys.iter().copied().fold(0.0, f64::min),
-        ys.iter().copied().fold(0.0, f64::max),
-    );
+    let (y0, y1) = finite_range(ys.iter().copied(), &[0.0]);
     let caption = match correlation {
         Some(c) => format!(
             "Δ test perplexity vs similarity (Spearman ρ = {:.2}, Pearson r = {:.2})",
@@ -151,6 +169,18 @@ fn similarity_vs_delta(
         for (i, d) in domains.iter().enumerate() {
             let c = d.similarity.centroid_cosine;
             let y = d.delta_ppl_pct();
+            if !finite(&(c.value, y)) {
+                continue;
+            }
+            let (lo, hi) = (
+                if c.lo.is_finite() { c.lo } else { c.value },
+                if c.hi.is_finite() { c.hi } else { c.value },
+            );
+            let c = crate::domain::Estimate {
+                value: c.value,
+                lo,
+                hi,
+            };
             chart
                 .draw_series(std::iter::once(PathElement::new(
                     vec![(c.lo, y), (c.hi, y)],
@@ -186,7 +216,8 @@ fn before_after(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> {
     let n = domains.len();
     let ymax = domains
         .iter()
-        .map(|d| d.base.token_ppl.max(d.adapted.token_ppl))
+        .flat_map(|d| [d.base.token_ppl, d.adapted.token_ppl])
+        .filter(|v| v.is_finite())
         .fold(1.0, f64::max)
         * 1.15;
     write_svg(dir, "perplexity_before_after.svg", (860, 520), |root| {
@@ -223,6 +254,9 @@ fn before_after(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> {
                 (x + 0.55, x + 0.9, d.adapted.token_ppl, color(1)),
             ];
             for (a, b, v, c) in bars {
+                if !v.is_finite() {
+                    continue;
+                }
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
                         [(a, 0.0), (b, v)],
@@ -253,7 +287,12 @@ fn token_contributions(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> 
     const PER_DOMAIN: usize = 5;
     let mut rows: Vec<(String, f64, usize)> = Vec::new();
     for (i, d) in domains.iter().enumerate() {
-        for t in d.decomposition.top_degrading.iter().take(PER_DOMAIN) {
+        let finite_tokens = d
+            .decomposition
+            .top_degrading
+            .iter()
+            .filter(|t| t.total_delta.is_finite());
+        for t in finite_tokens.take(PER_DOMAIN) {
             rows.push((
                 format!("{}: {}", d.name, crate::summary::show_token(&t.text)),
                 t.total_delta,
@@ -316,18 +355,7 @@ fn training_curves(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> {
             .flat_map(|d| d.training.train_loss.iter().map(|p| p.value))
             .filter(|v| v.is_finite())
             .collect();
-        let (l0, l1) = padded(
-            losses
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min)
-                .min(1e9),
-            losses
-                .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max)
-                .max(-1e9),
-        );
+        let (l0, l1) = finite_range(losses, &[]);
         let mut chart = ChartBuilder::on(&left)
             .caption("training loss", ("sans-serif", 16))
             .margin(10)
@@ -347,7 +375,8 @@ fn training_curves(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> {
                     d.training
                         .train_loss
                         .iter()
-                        .map(|p| (p.step as f64 / last, p.value)),
+                        .map(|p| (p.step as f64 / last, p.value))
+                        .filter(finite),
                     color(i),
                 ))
                 .map_err(|e| e.to_string())?
@@ -368,10 +397,7 @@ fn training_curves(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> {
                 d.training.valid_ppl.iter().map(move |p| p.value / start)
             })
             .collect();
-        let (r0, r1) = padded(
-            rel.iter().copied().fold(1.0, f64::min),
-            rel.iter().copied().fold(1.0, f64::max),
-        );
+        let (r0, r1) = finite_range(rel, &[1.0]);
         let mut chart = ChartBuilder::on(&right)
             .caption(
                 "validation perplexity / base (● best step)",
@@ -395,20 +421,20 @@ fn training_curves(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> {
                     d.training
                         .valid_ppl
                         .iter()
-                        .map(|p| (p.step as f64 / last, p.value / start)),
+                        .map(|p| (p.step as f64 / last, p.value / start))
+                        .filter(finite),
                     color(i).stroke_width(2),
                 ))
                 .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (
-                        d.training.best_step as f64 / last,
-                        d.training.best_valid_ppl / start,
-                    ),
-                    5,
-                    color(i).filled(),
-                )))
-                .map_err(|e| e.to_string())?;
+            let best = (
+                d.training.best_step as f64 / last,
+                d.training.best_valid_ppl / start,
+            );
+            if finite(&best) {
+                chart
+                    .draw_series(std::iter::once(Circle::new(best, 5, color(i).filled())))
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     })
@@ -448,6 +474,16 @@ mod svg_tests {
             let s = std::fs::read_to_string(&f).unwrap();
             assert!(s.starts_with("<svg"), "{}", f.display());
             assert!(s.contains("wiki_music") || s.contains("fraction of the run"));
+        }
+        // Non-finite values are left out of the figures, not a failure.
+        let mut odd = ds.clone();
+        odd[0].similarity.centroid_cosine.value = f64::NAN;
+        odd[1].adapted.token_ppl = f64::INFINITY;
+        odd[2].training.train_loss[0].value = f64::NAN;
+        odd[2].training.valid_ppl[0].value = f64::NAN;
+        for f in write_all(dir.path(), &odd, None).unwrap() {
+            let s = std::fs::read_to_string(&f).unwrap();
+            assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         }
         assert!(write_all(dir.path(), &[], None).is_err());
     }

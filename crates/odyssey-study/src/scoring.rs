@@ -112,10 +112,13 @@ pub fn score(
 pub fn perplexity_record(m: &Metrics) -> PerplexityRecord {
     PerplexityRecord {
         token_ppl: m.token_perplexity,
-        word_ppl: m.word_perplexity,
+        word_ppl: m.word_perplexity_if_applicable(),
+        word_ppl_not_applicable: m.word_perplexity_not_applicable(),
         byte_ppl: m.byte_perplexity,
         bits_per_byte: m.bits_per_byte,
         tokens: m.tokens as usize,
+        words: m.words,
+        bytes: m.bytes,
     }
 }
 

@@ -19,9 +19,36 @@ use tch::Device;
 
 /// The pretraining side of every comparison, computed once per run.
 pub struct PretrainingSample {
+    /// The sampled paragraphs.
+    pub paragraphs: Vec<String>,
     embeddings: Array2<f32>,
     words: WordCounts,
     tokens: TokenCounts,
+}
+
+/// What [`SimilarityProbe::compare`] measured, and the domain paragraphs it sampled (for the
+/// model's own embeddings).
+pub struct Comparison {
+    /// The sentence-encoder and lexical measures.
+    pub record: SimilarityRecord,
+    /// The sampled domain paragraphs.
+    pub paragraphs: Vec<String>,
+}
+
+/// Centroid cosine (with its bootstrap interval) of two embedding samples.
+pub fn centroid_estimate(
+    a: &Array2<f32>,
+    b: &Array2<f32>,
+    config: &StudyConfig,
+) -> Result<Estimate> {
+    let boot = BootstrapConfig {
+        replicates: config.similarity.bootstrap,
+        level: 0.95,
+        seed: config.seed,
+    };
+    centroid_cosine_ci(a.view(), b.view(), &boot)
+        .map(|i| estimate(&i))
+        .map_err(|e| StudyError::stage("centroid cosine of the model's embeddings", e))
 }
 
 /// The sentence encoder and the settings of the comparison.
@@ -100,6 +127,7 @@ impl SimilarityProbe {
             tokens.add(v);
         }
         Ok(PretrainingSample {
+            paragraphs,
             embeddings,
             words,
             tokens,
@@ -114,7 +142,7 @@ impl SimilarityProbe {
         data: &DomainData,
         tokenizer: &dyn TokenizerHandle,
         config: &StudyConfig,
-    ) -> Result<SimilarityRecord> {
+    ) -> Result<Comparison> {
         let s = &config.similarity;
         let source = corpora.domain_source(&data.name)?;
         let docs = sample(
@@ -163,15 +191,20 @@ impl SimilarityProbe {
             (&tokens, &pre.tokens),
             &OverlapOptions::default(),
         );
-        Ok(SimilarityRecord {
+        let record = SimilarityRecord {
             centroid_cosine: estimate(&centroid),
             mean_pairwise_cosine: Some(estimate(&pairwise)),
             mmd2: Some(estimate(&mmd.mmd2)),
             frechet: Some(frechet),
             unigram_overlap: Some(lex.vocabulary_overlap),
             weighted_jaccard: Some(lex.weighted_jaccard),
+            model_centroid_cosine: None,
             domain_samples: texts.len(),
             pretraining_samples: pre.embeddings.nrows(),
+        };
+        Ok(Comparison {
+            record,
+            paragraphs: texts,
         })
     }
 }

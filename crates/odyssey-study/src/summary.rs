@@ -69,6 +69,12 @@ pub struct StudyReport {
     pub shared_degrading_tokens: Vec<SharedToken>,
     /// Domains whose results were reused from an earlier, interrupted run.
     pub resumed: Vec<String>,
+    /// The control arm's run, when the study had one.
+    #[serde(default)]
+    pub control: Option<crate::control::ControlSummary>,
+    /// The memory the run was estimated to need before it started, and what was available.
+    #[serde(default)]
+    pub memory: Option<crate::memory::MemoryRecord>,
     /// Wall-clock seconds of the run (this invocation; resumed domains cost nothing).
     pub seconds: f64,
 }
@@ -199,6 +205,42 @@ pub fn findings(
     } else {
         out.push("Fewer than 3 domains: no correlation is reported.".into());
     }
+    let controlled: Vec<(&DomainResult, crate::domain::ControlRecord)> = domains
+        .iter()
+        .filter_map(|d| d.control.map(|c| (d, c)))
+        .collect();
+    if !controlled.is_empty() {
+        let failures: Vec<String> = controlled
+            .iter()
+            .filter(|(_, c)| c.own_effect_pp < 0.0)
+            .map(|(d, c)| format!("{} ({:+.1} pp)", d.name, c.own_effect_pp))
+            .collect();
+        let effects: Vec<String> = controlled
+            .iter()
+            .map(|(d, c)| {
+                format!(
+                    "{} {:+.1} % vs control {:+.1} %",
+                    d.name,
+                    d.delta_ppl_pct(),
+                    c.delta_ppl_pct
+                )
+            })
+            .collect();
+        out.push(if failures.is_empty() {
+            format!(
+                "Against the control arm (the same budget on the pretraining corpus), every domain's own effect is positive: {}.",
+                effects.join("; ")
+            )
+        } else {
+            format!(
+                "Against the control arm (the same budget on the pretraining corpus), {} of {} domains have a negative own effect — the paper's failure case: {}. All: {}.",
+                failures.len(),
+                controlled.len(),
+                failures.join(", "),
+                effects.join("; ")
+            )
+        });
+    }
     if !shared.is_empty() {
         let toks: Vec<String> = shared
             .iter()
@@ -276,6 +318,31 @@ mod tests {
         );
         assert!(f[0].contains("b (+0.2 %)"), "{f:?}");
         assert!(!f[0].contains("a ("), "{f:?}");
+    }
+
+    #[test]
+    fn the_control_arm_names_the_failure_cases() {
+        let mut ds = vec![
+            example_result("near", 0.9, 100.0, 95.0),
+            example_result("far", 0.2, 100.0, 60.0),
+        ];
+        // The control run took both test splits to −8 %: "near" gained less (own effect −3 pp).
+        ds[0].control = Some(crate::domain::ControlRecord::new(100.0, 92.0, -5.0));
+        ds[1].control = Some(crate::domain::ControlRecord::new(100.0, 92.0, -40.0));
+        assert!((ds[0].control.unwrap().own_effect_pp + 3.0).abs() < 1e-9);
+        assert!((ds[1].control.unwrap().own_effect_pp - 32.0).abs() < 1e-9);
+        let f = findings(&ds, &[], &[], 0.5);
+        let line = f.iter().find(|l| l.contains("control arm")).unwrap();
+        assert!(
+            line.contains("1 of 2 domains have a negative own effect"),
+            "{line}"
+        );
+        assert!(
+            line.contains("near (-3.0 pp)") && !line.contains("far (+"),
+            "{line}"
+        );
+        let s = crate::verdict::control_sentence(-5.0, &ds[0].control.unwrap());
+        assert!(s.contains("failure case"), "{s}");
     }
 
     #[test]

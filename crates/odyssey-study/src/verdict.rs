@@ -159,6 +159,20 @@ pub fn decide(x: &VerdictInputs, s: &VerdictSettings) -> Verdict {
     }
 }
 
+/// The evidence sentence of the control arm for a domain whose own run changed test
+/// perplexity by `domain_delta_pct`.
+pub fn control_sentence(domain_delta_pct: f64, c: &crate::domain::ControlRecord) -> String {
+    let verdict = if c.own_effect_pp < 0.0 {
+        "the domain's own effect is negative: training on the domain did less for its test split than training on generic text — the paper's failure case"
+    } else {
+        "the domain's own effect is positive: the domain's text itself helped beyond what generic text does"
+    };
+    format!(
+        "control arm (the same budget on the pretraining corpus): {:+.1} % on this test split against {:+.1} % for the domain's own run; own effect {:+.1} pp: {verdict}",
+        c.delta_ppl_pct, domain_delta_pct, c.own_effect_pp
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

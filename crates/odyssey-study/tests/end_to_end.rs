@@ -254,3 +254,141 @@ fn walk(p: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The domains folder of a study with the CJK fixture domain next to a real English one.
+fn cjk_domains(dir: &Path) -> PathBuf {
+    let domains = dir.join("domains");
+    for (name, from) in [
+        (
+            "cjk_python",
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/cjk_python"
+            )),
+        ),
+        ("wiki_music", PathBuf::from(DATA).join("domains/wiki_music")),
+    ] {
+        let to = domains.join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+    domains
+}
+
+#[test]
+fn a_domain_written_without_spaces_gives_a_complete_report_that_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(&dir.path().join("out"));
+    cfg.domains = cjk_domains(dir.path());
+    cfg.only_domains = vec!["cjk_python".into(), "wiki_music".into()];
+    cfg.training.max_train_tokens = 2 * 8 * 128;
+    cfg.similarity.domain_samples = 4;
+    cfg.similarity.min_paragraph_chars = 40;
+    let report = run_study(&cfg).unwrap();
+    let cjk = report
+        .domains
+        .iter()
+        .find(|d| d.name == "cjk_python")
+        .unwrap();
+    // Word perplexity does not apply: no number, a reason, on both sides.
+    for p in [&cjk.base, &cjk.adapted] {
+        assert_eq!(p.word_ppl, None);
+        let why = p.word_ppl_not_applicable.as_deref().unwrap();
+        assert!(why.contains("without spaces"), "{why}");
+        assert!(p.token_ppl.is_finite() && p.bits_per_byte.is_finite());
+    }
+    let music = report
+        .domains
+        .iter()
+        .find(|d| d.name == "wiki_music")
+        .unwrap();
+    assert!(music.base.word_ppl.is_some_and(f64::is_finite));
+    assert!(music.base.word_ppl_not_applicable.is_none());
+
+    let md = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| cjk_python | ") && l.contains("n/a"))
+        .unwrap_or_else(|| panic!("no n/a row for cjk_python in\n{md}"));
+    assert!(row.contains("without spaces"), "{row}");
+    let json = std::fs::read(dir.path().join("out/report.json")).unwrap();
+    let back: StudyReport = odyssey_core::json::from_slice(&json).unwrap();
+    assert_eq!(back.domains, report.domains);
+    assert_eq!(odyssey_core::json::to_vec_pretty(&back).unwrap(), json);
+
+    // The failure this guards against: the finished domain's file is read back on a rerun.
+    let again = run_study(&cfg).unwrap();
+    assert_eq!(again.resumed.len(), 2, "{:?}", again.resumed);
+    assert_eq!(again.domains, report.domains);
+}
+
+#[test]
+fn the_control_arm_and_the_checkpoint_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    cfg.only_domains = vec!["wiki_music".into(), "arxiv_cs".into()];
+    cfg.control.enabled = true;
+    let report = run_study(&cfg).unwrap();
+    let control = report.control.clone().expect("a control run");
+    assert_eq!(control.training.tokens, cfg.training.max_train_tokens);
+    assert!(dir.path().join("control/model/model.safetensors").is_file());
+    for d in &report.domains {
+        let c = d.control.expect("a control record per domain");
+        assert!(c.token_ppl.is_finite() && c.token_ppl > 1.0);
+        let expected = (c.token_ppl / d.base.token_ppl - 1.0) * 100.0;
+        assert!((c.delta_ppl_pct - expected).abs() < 1e-9);
+        assert!((c.own_effect_pp - (c.delta_ppl_pct - d.delta_ppl_pct())).abs() < 1e-9);
+        assert!(d.verdict.evidence.iter().any(|e| e.contains("control arm")));
+        // The default policy kept the final weights only: one checkpoint, no optimizer state.
+        let ckpts = dir.path().join("checkpoints").join(&d.name);
+        let kept: Vec<_> = std::fs::read_dir(&ckpts)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"))
+            .collect();
+        assert_eq!(kept.len(), 1, "{:?}", kept);
+        assert!(!kept[0].path().join("optimizer.safetensors").exists());
+        assert!(kept[0].path().join("model.safetensors").is_file());
+        assert!(
+            d.disk.kept > 0 && d.disk.kept < d.disk.at_end_of_training / 2,
+            "{:?}",
+            d.disk
+        );
+    }
+    // The control run's checkpoints are gone; its model folder is what the domains use.
+    assert!(!dir.path().join("checkpoints/_control").exists());
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("### Control arm"), "{md}");
+    assert!(md.contains("checkpoints on disk"), "{md}");
+    assert!(report.findings.iter().any(|f| f.contains("control arm")));
+
+    // A rerun reuses the control run and the domains.
+    let again = run_study(&cfg).unwrap();
+    assert_eq!(again.control, report.control);
+    assert_eq!(again.resumed.len(), 2);
+}
+
+#[test]
+fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    // 2^22 sequences per micro-batch: terabytes of activations.
+    cfg.training.batch_size = 1 << 22;
+    let e = run_study(&cfg).unwrap_err().to_string();
+    assert!(e.contains("continued pretraining") && e.contains("training.batch_size"), "{e}");
+    assert!(e.contains("activations"), "{e}");
+    assert!(!dir.path().join("report.md").exists() && !dir.path().join("domains").exists());
+    // A normal run records its estimate.
+    let cfg = tiny_config(&dir.path().join("ok"));
+    let report = run_study(&StudyConfig {
+        only_domains: vec!["arxiv_cs".into()],
+        ..cfg
+    })
+    .unwrap();
+    let m = report.memory.unwrap();
+    assert!(m.training_bytes > m.scoring_bytes.min(m.training_bytes) / 2);
+    assert!(m.available_bytes.is_some_and(|a| a > m.training_bytes));
+}

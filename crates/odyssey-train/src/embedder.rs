@@ -52,6 +52,11 @@ impl<M: CausalLm> LmEmbedder<M> {
         &self.model
     }
 
+    /// Give the model back.
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
     /// Mean final hidden state of each token sequence (each non-empty, ids below the
     /// vocabulary, no longer than the context).
     pub fn embed_ids(&self, seqs: &[&[u32]]) -> ModelResult<Array2<f32>> {

@@ -134,6 +134,10 @@ pub enum ModelError {
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// A GGUF file could not be read, or does not describe a supported model (the error names
+    /// the file and the field or tensor).
+    #[error(transparent)]
+    Gguf(Box<odyssey_gguf::GgufError>),
 }
 
 impl ModelError {

@@ -1,12 +1,14 @@
 //! # odyssey-train
 //!
-//! Causal language models in `tch`, HF checkpoints in and out, and the continued-pretraining
-//! trainer.
+//! Causal language models in `tch`, HF checkpoints in and out, GGUF files in, and the
+//! continued-pretraining trainer.
 
 pub mod config;
 pub mod device;
 pub mod embedder;
 pub mod error;
+pub mod gguf;
+pub mod memory;
 pub mod model;
 pub mod scorer;
 pub mod trainer;

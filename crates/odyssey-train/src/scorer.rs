@@ -18,8 +18,10 @@ pub struct LmScorer<M = AnyModel> {
 }
 
 impl<M: CausalLm> LmScorer<M> {
-    /// Score with `model`, `batch_size` windows per forward pass (at least 1). Memory per pass
-    /// is about `batch_size * window * vocab * 4` bytes of logits.
+    /// Score with `model`, `batch_size` windows per forward pass (at least 1). The logits are
+    /// computed over chunks of positions ([`crate::Lm::set_score_chunk_rows`]), so memory per
+    /// pass is the activations of the batch plus one chunk of logits, not
+    /// `batch_size * window * vocab * 4` bytes.
     pub fn new(model: M, batch_size: usize) -> Self {
         let params: usize = model
             .var_store()
@@ -74,11 +76,11 @@ impl<M: CausalLm> LmScorer<M> {
             let batch: Vec<&[u32]> = chunk.iter().map(|&i| windows[i]).collect();
             let ids = pad_batch(&batch, 0, device);
             let n = ids.size()[1];
-            let logits = self.model.forward_t(&ids.narrow(1, 0, n - 1), false);
-            let logits = logits.to_kind(Kind::Float);
-            let targets = ids.narrow(1, 1, n - 1).unsqueeze(-1);
-            let lp =
-                logits.gather(2, &targets, false).squeeze_dim(-1) - logits.logsumexp([-1], false);
+            // Only each target's log-probability is needed: the model computes it over chunks
+            // of positions and never holds the [batch, positions, vocab] logits at once.
+            let lp = self
+                .model
+                .target_log_probs(&ids.narrow(1, 0, n - 1), &ids.narrow(1, 1, n - 1));
             let lp = lp.to_device(tch::Device::Cpu).contiguous();
             let flat = Vec::<f32>::try_from(lp.view([-1]))?;
             let width = (n - 1) as usize;

@@ -75,3 +75,54 @@ fn chunked_loss_matches_the_full_logits() {
     let hf = tch::no_grad(|| causal_lm_loss(&model.forward_t(&x, false), &x)).double_value(&[]);
     assert!((mean - hf).abs() <= 1e-6 * hf, "{mean} vs {hf}");
 }
+
+/// Scoring computes each target's log-probability over chunks of positions: the same values as
+/// the full `[batch, positions, vocab]` logits, for chunks that do and do not divide the
+/// positions, through the scorer as the study calls it.
+#[test]
+fn chunked_scoring_matches_the_full_logits() {
+    use odyssey_core::TokenScorer;
+    use odyssey_train::scorer::gather_log_probs;
+    use odyssey_train::LmScorer;
+    tch::set_num_threads(1);
+    let blocks = byte_blocks("wiki_music", "valid", 4);
+    let x = as_batch(&blocks);
+    let mut model = tiny_gpt2(5, 0.0);
+    let full = tch::no_grad(|| gather_log_probs(&model.forward_t(&x, false), &x));
+    let windows: Vec<Vec<u32>> = (0..blocks.n_blocks())
+        .map(|i| blocks.block(i).to_vec())
+        .collect();
+    // Windows of several lengths in one call (padding, grouping by length).
+    let refs: Vec<&[u32]> = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| &w[..w.len() - 3 * i])
+        .collect();
+    let mut results = Vec::new();
+    for rows in [usize::MAX, 5, 31, 32] {
+        model.set_score_chunk_rows(Some(rows));
+        let scorer = LmScorer::new(model, 3);
+        results.push(scorer.token_log_probs(&refs).unwrap());
+        model = scorer.into_model();
+    }
+    for (w, lp) in results[0].iter().enumerate() {
+        for (j, &v) in lp.iter().enumerate() {
+            let want = full.double_value(&[w as i64, j as i64]);
+            assert!(
+                (f64::from(v) - want).abs() < 1e-5,
+                "window {w}, token {j}: {v} vs {want}"
+            );
+        }
+    }
+    for other in &results[1..] {
+        for (a, b) in other.iter().zip(&results[0]) {
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+            }
+        }
+    }
+    assert_eq!(model.score_chunk_rows(), 32);
+    model.set_score_chunk_rows(None);
+    assert_eq!(model.score_chunk_rows(), (64 << 20) / (4 * 256));
+}

@@ -155,7 +155,7 @@ impl SimilarityReport {
 
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self)
+        odyssey_core::json::to_string_pretty(self)
             .map_err(|e| SimilarityError::InvalidConfig(format!("serialising the report: {e}")))
     }
 

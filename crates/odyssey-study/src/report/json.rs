@@ -1,4 +1,7 @@
 //! `report.json`: the whole [`StudyReport`], and the per-domain result files.
+//!
+//! Numbers are written with [`odyssey_core::json`]'s encoding: non-finite values are the
+//! strings `"NaN"`, `"Infinity"` and `"-Infinity"`, so every file reads back to the same values.
 
 use crate::error::{Result, StudyError};
 use crate::summary::StudyReport;
@@ -6,7 +9,7 @@ use std::path::Path;
 
 /// Serialise `value` as pretty JSON to `path` atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|source| StudyError::Json {
+    let bytes = odyssey_core::json::to_vec_pretty(value).map_err(|source| StudyError::Json {
         path: path.to_path_buf(),
         source,
     })?;
@@ -19,7 +22,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|source| StudyError::Json {
+    odyssey_core::json::from_slice(&bytes).map_err(|source| StudyError::Json {
         path: path.to_path_buf(),
         source,
     })

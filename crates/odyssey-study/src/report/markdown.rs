@@ -61,6 +61,119 @@ pub fn render(r: &StudyReport) -> String {
     }
     let _ = writeln!(
         s,
+        "\n### Perplexity per token, word and byte (lm-evaluation-harness definitions)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| domain | token ppl | word ppl | byte ppl | bits per byte | test tokens / words / bytes |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for d in &r.domains {
+        let word = match (d.base.word_ppl, d.adapted.word_ppl) {
+            (Some(b), Some(a)) => format!("{b:.2} → {a:.2}"),
+            _ => format!(
+                "n/a: {}",
+                d.base
+                    .word_ppl_not_applicable
+                    .as_deref()
+                    .or(d.adapted.word_ppl_not_applicable.as_deref())
+                    .unwrap_or("not measured")
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} → {:.2} | {} | {:.4} → {:.4} | {:.4} → {:.4} | {} / {} / {} |",
+            d.name,
+            d.base.token_ppl,
+            d.adapted.token_ppl,
+            word,
+            d.base.byte_ppl,
+            d.adapted.byte_ppl,
+            d.base.bits_per_byte,
+            d.adapted.bits_per_byte,
+            d.base.tokens,
+            d.base.words,
+            d.base.bytes
+        );
+    }
+    let with_model_sim: Vec<_> = r
+        .domains
+        .iter()
+        .filter(|d| d.similarity.model_centroid_cosine.is_some())
+        .collect();
+    if !with_model_sim.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n### Similarity measured from the base model itself (no pretraining corpus or sentence encoder needed)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| domain | base bits per byte (test) | centroid cosine under the base model's own embeddings [95 % CI] | sentence-encoder centroid cosine |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|");
+        for d in with_model_sim {
+            let m = d
+                .similarity
+                .model_centroid_cosine
+                .unwrap_or(crate::domain::Estimate {
+                    value: f64::NAN,
+                    lo: f64::NAN,
+                    hi: f64::NAN,
+                });
+            let _ = writeln!(
+                s,
+                "| {} | {:.4} | {:.4} [{:.4}, {:.4}] | {:.3} |",
+                d.name,
+                d.base.bits_per_byte,
+                m.value,
+                m.lo,
+                m.hi,
+                d.similarity.centroid_cosine.value
+            );
+        }
+    }
+    let with_control: Vec<_> = r
+        .domains
+        .iter()
+        .filter_map(|d| d.control.map(|c| (d, c)))
+        .collect();
+    if !with_control.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n### Control arm: the same budget of continued pretraining on the pretraining corpus\n"
+        );
+        if let Some(c) = &r.control {
+            let _ = writeln!(
+                s,
+                "The control model is the base after continued pretraining on `{}` ({} tokens, {} steps, the domains' settings); every domain's test split is scored with it. A domain's own effect is its own run's gain minus the control's gain on the same test tokens (gain = −Δppl %).\n",
+                c.corpus.display(),
+                c.training.tokens,
+                c.training.steps
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| domain | Δ ppl, domain run | Δ ppl, control run | own effect (pp) | reading |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for (d, c) in with_control {
+            let _ = writeln!(
+                s,
+                "| {} | {:+.2} % | {:+.2} % | {:+.2} | {} |",
+                d.name,
+                d.delta_ppl_pct(),
+                c.delta_ppl_pct,
+                c.own_effect_pp,
+                if c.own_effect_pp < 0.0 {
+                    "**failure case**: the domain did less for itself than generic text"
+                } else {
+                    "the domain helped beyond generic text"
+                }
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
         "\n![similarity vs Δppl](plots/similarity_vs_delta.svg)\n\n![before and after](plots/perplexity_before_after.svg)\n"
     );
     let _ = writeln!(s, "## Correlation of Δ perplexity with similarity\n");
@@ -117,6 +230,17 @@ pub fn render(r: &StudyReport) -> String {
                 (Some(st), true) => format!("stopped the run at step {st}"),
                 (Some(st), false) => format!("would have stopped at step {st} (recorded only)"),
                 (None, _) => "never triggered".into(),
+            }
+        );
+        let _ = writeln!(
+            s,
+            "- checkpoints on disk: {:.1} MB when training ended, {:.1} MB kept (`training.checkpoints = \"{}\"`)",
+            d.disk.at_end_of_training as f64 / 1e6,
+            d.disk.kept as f64 / 1e6,
+            match r.config.training.checkpoints {
+                crate::config::CheckpointPolicy::Resume => "resume",
+                crate::config::CheckpointPolicy::All => "all",
+                crate::config::CheckpointPolicy::None => "none",
             }
         );
         let _ = writeln!(s);
@@ -208,7 +332,9 @@ mod tests {
             correlations: vec![],
             any_degraded: false,
             resumed: vec![],
+            control: None,
             domains,
+            memory: None,
             seconds: 1.0,
         };
         let md = render(&r);

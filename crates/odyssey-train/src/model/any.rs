@@ -78,9 +78,13 @@ impl Lm<AnyNet> {
 
     /// Load an HF checkpoint folder (`config.json` + `model.safetensors` or a sharded
     /// `model.safetensors.index.json`) onto `device`. Weights stored as fp16/bf16 are
-    /// converted to fp32; the architecture comes from config.json.
+    /// converted to fp32; the architecture comes from config.json. A GGUF file instead of a
+    /// folder is loaded with [`Lm::from_gguf`].
     pub fn from_pretrained(dir: impl AsRef<Path>, device: Device) -> ModelResult<Self> {
         let dir = dir.as_ref();
+        if crate::gguf::is_gguf(dir) {
+            return Self::from_gguf(dir, device);
+        }
         let cfg = ModelConfig::from_file(dir)?;
         let mut model = Self::from_config(&cfg, device)?;
         model.load_weights(dir)?;

@@ -37,6 +37,7 @@ pub struct Lm<N> {
     net: N,
     compute: Kind,
     loss_chunk_rows: Option<usize>,
+    score_chunk_rows: Option<usize>,
 }
 
 /// GPT-2 with its own VarStore.
@@ -62,6 +63,7 @@ impl<N: LmNet> Lm<N> {
             net,
             compute: default_compute_kind(device),
             loss_chunk_rows: None,
+            score_chunk_rows: None,
         }
     }
 
@@ -73,6 +75,7 @@ impl<N: LmNet> Lm<N> {
             net,
             compute,
             loss_chunk_rows: None,
+            score_chunk_rows: None,
         }
     }
 
@@ -107,6 +110,19 @@ impl<N: LmNet> Lm<N> {
     /// and no chunking on CUDA.
     pub fn set_loss_chunk_rows(&mut self, rows: Option<usize>) {
         self.loss_chunk_rows = rows.map(|r| r.max(1));
+    }
+
+    /// Positions per chunk when [`CausalLm::target_log_probs`] (scoring) runs the output layer
+    /// chunk by chunk; `None` (the default) picks [`SCORE_CHUNK_BYTES`] of fp32 logits per
+    /// chunk on every device. `Some(usize::MAX)` computes all logits at once.
+    pub fn set_score_chunk_rows(&mut self, rows: Option<usize>) {
+        self.score_chunk_rows = rows.map(|r| r.max(1));
+    }
+
+    /// The positions per scoring chunk in effect (see [`Lm::set_score_chunk_rows`]).
+    pub fn score_chunk_rows(&self) -> usize {
+        self.score_chunk_rows
+            .unwrap_or_else(|| score_chunk_rows(self.net.vocab_size()))
     }
 
     /// Number of scalar parameters (a tied embedding counts once).
@@ -271,6 +287,38 @@ impl<N: LmNet> CausalLm for Lm<N> {
             .reduce(|total, part| total + part)
             .unwrap_or_else(|| Tensor::zeros([], (Kind::Float, self.vs.device())))
     }
+
+    fn target_log_probs(&self, input_ids: &Tensor, targets: &Tensor) -> Tensor {
+        let (b, n) = input_ids.size2().unwrap_or((0, 0));
+        let h = self.net.hidden(input_ids, false, self.compute);
+        let width = h.size().last().copied().unwrap_or(0);
+        let h = h.reshape([-1, width]);
+        let targets = targets.reshape([-1]);
+        let rows = b * n;
+        let chunk = self.score_chunk_rows().min(i64::MAX as usize) as i64;
+        let parts: Vec<Tensor> = (0..rows)
+            .step_by(chunk.max(1) as usize)
+            .map(|start| {
+                let len = chunk.min(rows - start);
+                let logits = self.net.logits(&h.narrow(0, start, len), self.compute);
+                super::gathered_log_probs(&logits, &targets.narrow(0, start, len))
+            })
+            .collect();
+        if parts.is_empty() {
+            return Tensor::zeros([b, n], (Kind::Float, self.vs.device()));
+        }
+        Tensor::cat(&parts, 0).view([b, n])
+    }
+}
+
+/// Bytes of fp32 logits per chunk when scoring: 64 MiB, so a batch of 8 windows of 8,192
+/// positions over a 49,152-token vocabulary (12.9 GB of logits at once) takes 192 chunks and
+/// the memory of one.
+pub const SCORE_CHUNK_BYTES: usize = 64 << 20;
+
+/// Positions per scoring chunk: [`SCORE_CHUNK_BYTES`] of fp32 logits, at least 16 positions.
+fn score_chunk_rows(vocab: usize) -> usize {
+    (SCORE_CHUNK_BYTES / (4 * vocab.max(1))).max(16)
 }
 
 /// Positions per chunk of the output layer and loss: about 16 MiB of fp32 logits on CPU (so a

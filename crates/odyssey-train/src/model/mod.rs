@@ -69,6 +69,26 @@ pub trait CausalLm: Send {
         let logits = self.forward_t(input_ids, train);
         summed_cross_entropy(&logits, targets)
     }
+
+    /// `ln p(targets[b, t] | input_ids[b, ..=t])` (fp32, `[batch, seq]`) in eval mode: entry `t`
+    /// of `targets` is the token predicted at position `t` (see [`shift_labels`]; any id is
+    /// allowed where the result is not used, e.g. padding).
+    ///
+    /// The default builds the full `[batch, seq, vocab]` logits. [`Lm`] overrides it to run the
+    /// output layer over chunks of positions, so that memory holds one chunk's logits at a
+    /// time: what the scorer needs, at any context length and vocabulary size.
+    fn target_log_probs(&self, input_ids: &Tensor, targets: &Tensor) -> Tensor {
+        let logits = self.forward_t(input_ids, false).to_kind(Kind::Float);
+        gathered_log_probs(&logits, targets)
+    }
+}
+
+/// `log_softmax(logits)[.., targets[..]]` for `logits` `[.., vocab]` and aligned `targets`
+/// `[..]`, computed as the target's logit minus the log-sum-exp (fp32).
+pub fn gathered_log_probs(logits: &Tensor, targets: &Tensor) -> Tensor {
+    let logits = layers::cast(logits, Kind::Float);
+    let t = targets.to_kind(Kind::Int64).unsqueeze(-1);
+    logits.gather(-1, &t, false).squeeze_dim(-1) - logits.logsumexp([-1], false)
 }
 
 /// Summed fp32 cross-entropy of `logits` `[.., vocab]` against aligned `targets` `[..]`,

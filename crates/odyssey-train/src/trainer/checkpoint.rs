@@ -142,10 +142,11 @@ pub fn save_checkpoint(
         Tensor::write_safetensors(&tensors, &opt)
             .map_err(TrainerError::torch("writing optimizer state"))?;
         sync_file(&opt)?;
-        let json = serde_json::to_vec_pretty(state).map_err(|source| TrainerError::Json {
-            path: tmp.join(STATE_FILE),
-            source,
-        })?;
+        let json =
+            odyssey_core::json::to_vec_pretty(state).map_err(|source| TrainerError::Json {
+                path: tmp.join(STATE_FILE),
+                source,
+            })?;
         odyssey_core::fs::write_atomic(&tmp.join(STATE_FILE), &json).map_err(|source| {
             TrainerError::Write {
                 what: "trainer state",
@@ -174,8 +175,8 @@ pub fn save_checkpoint(
 pub fn read_state(dir: &Path) -> Result<CheckpointState, TrainerError> {
     let path = dir.join(STATE_FILE);
     let text = std::fs::read(&path).map_err(TrainerError::io(&path))?;
-    let state: CheckpointState =
-        serde_json::from_slice(&text).map_err(|source| TrainerError::Json { path, source })?;
+    let state: CheckpointState = odyssey_core::json::from_slice(&text)
+        .map_err(|source| TrainerError::Json { path, source })?;
     if state.format != CHECKPOINT_FORMAT {
         return Err(TrainerError::Checkpoint {
             path: dir.to_path_buf(),
@@ -250,6 +251,47 @@ pub fn load_checkpoint(
             message,
         })?;
     Ok(state)
+}
+
+/// Whether the checkpoint folder `dir` still holds its optimizer state (a finished run's
+/// final checkpoint may have had it removed by [`compact_finished_run`]).
+pub fn has_optimizer_state(dir: &Path) -> bool {
+    dir.join(OPTIMIZER_FILE).is_file()
+}
+
+/// Total bytes of the files under `dir` (0 when it does not exist).
+pub fn folder_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => folder_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Shrink the output folder of a finished run to what a rerun needs: the newest checkpoint's
+/// weights and state (a rerun with `resume` finds the run finished and loads them without
+/// training), without its optimizer state, and no other checkpoint. Returns the bytes freed.
+pub fn compact_finished_run(output_dir: &Path) -> Result<u64, TrainerError> {
+    let before = folder_bytes(output_dir);
+    let mut all = list_checkpoints(output_dir)?;
+    let Some((_, newest)) = all.pop() else {
+        return Ok(0);
+    };
+    for (_, path) in all {
+        std::fs::remove_dir_all(&path).map_err(TrainerError::io(&path))?;
+    }
+    let opt = newest.join(OPTIMIZER_FILE);
+    if opt.exists() {
+        std::fs::remove_file(&opt).map_err(TrainerError::io(&opt))?;
+    }
+    sync_file(output_dir)?;
+    Ok(before.saturating_sub(folder_bytes(output_dir)))
 }
 
 /// Remove step checkpoints beyond the newest `keep_last`, sparing `keep` (the best one).

@@ -239,7 +239,19 @@ impl Trainer {
         let mut best_ckpt: Option<PathBuf> = None;
         if cfg.resume {
             if let Some(dir) = out_dir.map(latest_checkpoint).transpose()?.flatten() {
-                let loaded = load_checkpoint(&dir, model.var_store(), optimizer)?;
+                // A finished run compacted to its final weights (no optimizer state) needs no
+                // optimizer: nothing is left to train.
+                let peek = super::checkpoint::read_state(&dir)?;
+                let finished = peek.step >= total_steps || peek.stopped.is_some();
+                let loaded = if finished && !super::checkpoint::has_optimizer_state(&dir) {
+                    super::checkpoint::load_weights(
+                        model.var_store(),
+                        &dir.join("model.safetensors"),
+                    )?;
+                    peek
+                } else {
+                    load_checkpoint(&dir, model.var_store(), optimizer)?
+                };
                 check_resume(&dir, &loaded, &state)?;
                 if let (Some((best_step, _)), Some(out)) = (loaded.best, out_dir) {
                     let p = out.join(super::checkpoint::checkpoint_name(best_step));
@@ -555,7 +567,7 @@ fn check_resume(
 
 fn write_report(out: &Path, report: &TrainReport) -> Result<(), TrainerError> {
     let path = out.join("report.json");
-    let json = serde_json::to_vec_pretty(report).map_err(|source| TrainerError::Json {
+    let json = odyssey_core::json::to_vec_pretty(report).map_err(|source| TrainerError::Json {
         path: path.clone(),
         source,
     })?;

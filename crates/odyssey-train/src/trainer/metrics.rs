@@ -1,4 +1,8 @@
 //! Training curves, the final report and the JSON-lines metrics log.
+//!
+//! Files are written with [`odyssey_core::json`]'s encoding of non-finite numbers (a NaN loss is
+//! `"NaN"`). The records that `metrics.jsonl` flattens into tagged lines mark their float fields
+//! with its field modules, which serde's buffering of flattened fields requires.
 
 use super::error::TrainerError;
 use serde::{Deserialize, Serialize};
@@ -11,12 +15,16 @@ pub struct StepRecord {
     /// Optimizer step (1-based).
     pub step: usize,
     /// Epoch position (fractional: 1.5 = half-way through the second epoch).
+    #[serde(with = "odyssey_core::json::float")]
     pub epoch: f64,
     /// Mean loss over the step's counted tokens.
+    #[serde(with = "odyssey_core::json::float")]
     pub loss: f64,
     /// Learning rate used by the step.
+    #[serde(with = "odyssey_core::json::float")]
     pub lr: f64,
     /// Global gradient norm before clipping.
+    #[serde(with = "odyssey_core::json::float")]
     pub grad_norm: f64,
     /// Labels counted by the loss in this step.
     pub loss_tokens: usize,
@@ -28,12 +36,15 @@ pub struct StepRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     /// Mean token loss over all next-token labels of the stream.
+    #[serde(with = "odyssey_core::json::float")]
     pub loss: f64,
     /// `exp(loss)`.
+    #[serde(with = "odyssey_core::json::float")]
     pub perplexity: f64,
     /// Labels scored.
     pub tokens: usize,
     /// Mean loss over the labels the token-masked loss keeps (only when ids are ignored).
+    #[serde(with = "odyssey_core::json::float_opt")]
     pub masked_loss: Option<f64>,
 }
 
@@ -62,6 +73,7 @@ pub enum StopReason {
         /// Patience that was exhausted.
         patience: usize,
         /// Perplexities of the evaluations that counted against the run, oldest first.
+        #[serde(with = "odyssey_core::json::float_vec")]
         perplexities: Vec<f64>,
     },
 }
@@ -103,6 +115,7 @@ pub enum MetricsEvent {
         #[serde(flatten)]
         record: StepRecord,
         /// Input tokens per second of this step.
+        #[serde(with = "odyssey_core::json::float")]
         tokens_per_second: f64,
     },
     /// An evaluation.
@@ -148,7 +161,7 @@ impl MetricsLog {
                 let text = std::fs::read_to_string(path).map_err(TrainerError::io(path))?;
                 let mut kept = String::new();
                 for line in text.lines() {
-                    match serde_json::from_str::<MetricsEvent>(line) {
+                    match odyssey_core::json::from_str::<MetricsEvent>(line) {
                         Ok(ev) if ev.step() <= limit => {
                             kept.push_str(line);
                             kept.push('\n');
@@ -182,7 +195,7 @@ impl MetricsLog {
 
     /// Append one event as a line.
     pub fn write(&mut self, ev: &MetricsEvent) -> Result<(), TrainerError> {
-        let mut line = serde_json::to_vec(ev).map_err(|source| TrainerError::Json {
+        let mut line = odyssey_core::json::to_vec(ev).map_err(|source| TrainerError::Json {
             path: self.path.clone(),
             source,
         })?;
@@ -238,5 +251,96 @@ mod tests {
             })
             .collect();
         assert_eq!(steps, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn non_finite_numbers_round_trip_through_the_log_and_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        let mut log = MetricsLog::open(&p, None).unwrap();
+        let nan_step = StepRecord {
+            loss: f64::NAN,
+            grad_norm: f64::INFINITY,
+            ..rec(1)
+        };
+        let eval = EvalRecord {
+            step: 1,
+            eval: Evaluation {
+                loss: f64::INFINITY,
+                perplexity: f64::INFINITY,
+                tokens: 4,
+                masked_loss: Some(f64::NAN),
+            },
+            counted_against: true,
+        };
+        let stop = StopReason::EarlyStopped {
+            step: 1,
+            patience: 1,
+            perplexities: vec![f64::INFINITY, f64::NEG_INFINITY],
+        };
+        log.write(&MetricsEvent::Train {
+            record: nan_step.clone(),
+            tokens_per_second: f64::NAN,
+        })
+        .unwrap();
+        log.write(&MetricsEvent::Eval {
+            record: eval.clone(),
+        })
+        .unwrap();
+        log.write(&MetricsEvent::EarlyStop {
+            reason: stop.clone(),
+        })
+        .unwrap();
+        drop(log);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(r#""loss":"NaN""#), "{text}");
+        let events: Vec<MetricsEvent> = text
+            .lines()
+            .map(|l| odyssey_core::json::from_str(l).unwrap())
+            .collect();
+        match &events[0] {
+            MetricsEvent::Train {
+                record,
+                tokens_per_second,
+            } => {
+                assert!(record.loss.is_nan() && record.grad_norm == f64::INFINITY);
+                assert!(tokens_per_second.is_nan());
+            }
+            other => panic!("{other:?}"),
+        }
+        match &events[1] {
+            MetricsEvent::Eval { record } => {
+                assert_eq!(record.eval.perplexity, f64::INFINITY);
+                assert!(record.eval.masked_loss.is_some_and(f64::is_nan));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &events[2] {
+            MetricsEvent::EarlyStop { reason } => assert_eq!(reason, &stop),
+            other => panic!("{other:?}"),
+        }
+        // Reopening for a resume keeps the lines it can read: all of them.
+        drop(MetricsLog::open(&p, Some(1)).unwrap());
+        assert_eq!(std::fs::read_to_string(&p).unwrap().lines().count(), 3);
+
+        let report = TrainReport {
+            steps: vec![nan_step],
+            evals: vec![eval],
+            best_step: None,
+            best_perplexity: Some(f64::INFINITY),
+            best_checkpoint: None,
+            last_checkpoint: None,
+            stop_reason: stop,
+            total_steps: 1,
+            tokens_seen: 12,
+            train_seconds: 0.5,
+            resumed_from_step: None,
+        };
+        let bytes = odyssey_core::json::to_vec_pretty(&report).unwrap();
+        let back: TrainReport = odyssey_core::json::from_slice(&bytes).unwrap();
+        assert!(back.steps[0].loss.is_nan());
+        assert_eq!(back.best_perplexity, Some(f64::INFINITY));
+        assert_eq!(back.evals[0].eval.perplexity, f64::INFINITY);
+        assert_eq!(back.stop_reason, report.stop_reason);
     }
 }

@@ -63,8 +63,9 @@ mod optim;
 mod schedule;
 
 pub use checkpoint::{
-    checkpoint_name, latest_checkpoint, list_checkpoints, load_checkpoint, load_weights,
-    read_state, save_checkpoint, CheckpointState, DataIdentity, CHECKPOINT_FORMAT,
+    checkpoint_name, compact_finished_run, folder_bytes, has_optimizer_state, latest_checkpoint,
+    list_checkpoints, load_checkpoint, load_weights, read_state, save_checkpoint, CheckpointState,
+    DataIdentity, CHECKPOINT_FORMAT,
 };
 pub use config::{Duration, EarlyStopping, StopRule, TrainerConfig};
 pub use data::{batch_arrays, counted_labels, epoch_order, fingerprint, PackedBlocks, TokenBlocks};
