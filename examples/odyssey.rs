@@ -68,6 +68,16 @@ struct Args {
     /// corpus, scored on every domain.
     #[arg(long)]
     control: bool,
+    /// Pre-flight: before each domain's full run, a short pilot predicts its outcome (the
+    /// prediction is saved first, then compared with the full run in the report).
+    #[arg(long)]
+    preflight: bool,
+    /// Pre-flight only: predict every domain's outcome from its pilot and stop (no full runs).
+    #[arg(long)]
+    preflight_only: bool,
+    /// When to retrain with mitigations: never, when_needed or always.
+    #[arg(long, value_parser = parse_mitigations)]
+    mitigations: Option<odyssey::study::config::MitigationPolicy>,
     /// Paragraphs sampled per domain for similarity.
     #[arg(long)]
     domain_samples: Option<usize>,
@@ -86,6 +96,18 @@ struct Args {
     /// Print the effective config as TOML and exit.
     #[arg(long)]
     print_config: bool,
+}
+
+fn parse_mitigations(s: &str) -> Result<odyssey::study::config::MitigationPolicy, String> {
+    use odyssey::study::config::MitigationPolicy;
+    match s {
+        "never" => Ok(MitigationPolicy::Never),
+        "when_needed" => Ok(MitigationPolicy::WhenNeeded),
+        "always" => Ok(MitigationPolicy::Always),
+        other => Err(format!(
+            "unknown mitigation policy {other:?} (never, when_needed or always)"
+        )),
+    }
 }
 
 fn parse_device(s: &str) -> Result<DeviceChoice, String> {
@@ -138,6 +160,11 @@ fn main() -> anyhow::Result<()> {
     if args.control {
         cfg.control.enabled = true;
     }
+    if args.preflight || args.preflight_only {
+        cfg.preflight.enabled = true;
+        cfg.preflight.full_run = !args.preflight_only;
+    }
+    set!(cfg.mitigations.run, args.mitigations);
     set!(cfg.similarity.domain_samples, args.domain_samples);
     set!(cfg.similarity.pretraining_samples, args.pretraining_samples);
     set!(cfg.threads, args.threads);
@@ -155,6 +182,18 @@ fn main() -> anyhow::Result<()> {
     println!();
     for f in &report.findings {
         println!("- {f}");
+    }
+    for p in &report.preflight {
+        println!(
+            "{:<18} pre-flight: ppl {:>8.2} → {:>8.2} predicted [{:.2}, {:.2}] ({:+6.1} %)  {}",
+            p.name,
+            p.base_test_ppl,
+            p.predicted_test_ppl.0,
+            p.predicted_test_ppl.1,
+            p.predicted_test_ppl.2,
+            p.predicted_delta_pct.0,
+            p.verdict.decision
+        );
     }
     for d in &report.domains {
         println!(

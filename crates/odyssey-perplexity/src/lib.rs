@@ -27,6 +27,7 @@ pub mod category;
 pub mod corpus;
 pub mod decompose;
 pub mod error;
+pub mod forecast;
 pub mod metrics;
 mod report;
 pub mod scoring;

@@ -41,6 +41,33 @@ pub fn continue_pretraining(
     checkpoint_dir: &Path,
     domain: &str,
 ) -> Result<TrainingRecord> {
+    continue_pretraining_masked(
+        model,
+        train,
+        valid,
+        settings,
+        seed,
+        threads,
+        checkpoint_dir,
+        domain,
+        &[],
+    )
+}
+
+/// [`continue_pretraining`] with the token ids `ignore` left out of the training loss (as
+/// labels; they still feed the model as inputs).
+#[allow(clippy::too_many_arguments)]
+pub fn continue_pretraining_masked(
+    model: &mut AnyModel,
+    train: &[u32],
+    valid: &[u32],
+    settings: &TrainingSettings,
+    seed: u64,
+    threads: usize,
+    checkpoint_dir: &Path,
+    domain: &str,
+    ignore: &[u32],
+) -> Result<TrainingRecord> {
     let block_len = settings.block_size.min(model.max_positions());
     let train_blocks = blocks(train, block_len, settings.max_train_tokens)?;
     let valid_blocks = blocks(valid, block_len, settings.max_valid_tokens)?;
@@ -81,6 +108,7 @@ pub fn continue_pretraining(
         resume: true,
         threads: (threads > 0).then_some(threads),
         progress: true,
+        ignore_token_ids: ignore.to_vec(),
         ..TrainerConfig::default()
     };
     let trainer = Trainer::new(cfg);

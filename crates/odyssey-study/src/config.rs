@@ -56,6 +56,111 @@ pub struct StudyConfig {
     pub verdict: VerdictSettings,
     /// The control arm: the same budget of continued pretraining on the pretraining corpus.
     pub control: ControlSettings,
+    /// What adaptation costs the general corpus.
+    pub forgetting: ForgettingSettings,
+    /// Retraining with mitigations when a domain degrades or gains too little.
+    pub mitigations: MitigationSettings,
+    /// A verdict before the full run, from a short pilot.
+    pub preflight: PreflightSettings,
+}
+
+/// Pre-flight (see [`crate::preflight`]): a pilot on the first share of the planned run, its
+/// validation curve fitted with a loss law, the full run predicted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreflightSettings {
+    /// Run the pre-flight for every domain before its full run.
+    pub enabled: bool,
+    /// Also run the full runs (and compare them with the predictions); `false`: stop after
+    /// the pre-flight.
+    pub full_run: bool,
+    /// The pilot's share of the planned run's optimizer steps.
+    pub pilot_share: f64,
+    /// Validation evaluations during the pilot (points of the fitted curve).
+    pub evals: usize,
+    /// Share of the pilot's steps over which its learning rate decays to 0.
+    pub decay_share: f64,
+    /// Validation tokens per pilot evaluation.
+    pub valid_tokens: usize,
+    /// Level of the prediction intervals.
+    pub level: f64,
+    /// Bootstrap resamples for the intervals.
+    pub bootstrap: usize,
+}
+
+impl Default for PreflightSettings {
+    fn default() -> Self {
+        PreflightSettings {
+            enabled: false,
+            full_run: true,
+            pilot_share: 0.08,
+            evals: 10,
+            decay_share: 0.3,
+            valid_tokens: 2048,
+            level: 0.8,
+            bootstrap: 200,
+        }
+    }
+}
+
+/// Forgetting: the pretraining corpus's held-out text under the base and every adapted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForgettingSettings {
+    /// Measure it.
+    pub enabled: bool,
+    /// Tokens of the pretraining corpus's test split scored (0: all).
+    pub max_tokens: usize,
+}
+
+impl Default for ForgettingSettings {
+    fn default() -> Self {
+        ForgettingSettings {
+            enabled: true,
+            max_tokens: 8192,
+        }
+    }
+}
+
+/// When the retrained mitigations run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MitigationPolicy {
+    /// Never: the verdict rests on the plain run alone.
+    Never,
+    /// When the plain run degrades, gains less than `verdict.min_gain_pct`, or overshoots.
+    #[default]
+    WhenNeeded,
+    /// For every domain.
+    Always,
+}
+
+/// The mitigations, each a retraining of the base on the domain with the plain run's settings
+/// but one change: (a) the loss leaves out the tokens that degraded most on the *validation*
+/// split, (b) a lower learning rate, (c) replay of the pretraining corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MitigationSettings {
+    /// When they run.
+    pub run: MitigationPolicy,
+    /// Token ids masked out of the loss by (a): the top ones by ΔNLL on the validation split.
+    pub mask_top_k: usize,
+    /// Factor on the learning rate for (b).
+    pub lr_factor: f64,
+    /// Share of the training blocks taken from the pretraining corpus for (c), with the same
+    /// number of steps and tokens as the plain run.
+    pub replay_ratio: f64,
+}
+
+impl Default for MitigationSettings {
+    fn default() -> Self {
+        MitigationSettings {
+            run: MitigationPolicy::WhenNeeded,
+            mask_top_k: 10,
+            lr_factor: 0.1,
+            replay_ratio: 0.25,
+        }
+    }
 }
 
 /// The control arm. Continued pretraining on *any* raw text moves a model (an instruction-tuned
@@ -185,6 +290,9 @@ impl Default for StudyConfig {
             similarity: SimilaritySettings::default(),
             verdict: VerdictSettings::default(),
             control: ControlSettings::default(),
+            forgetting: ForgettingSettings::default(),
+            mitigations: MitigationSettings::default(),
+            preflight: PreflightSettings::default(),
         }
     }
 }
@@ -335,6 +443,30 @@ impl StudyConfig {
         }
         if v.top_k_tokens == 0 {
             return bad("verdict.top_k_tokens must be >= 1".into());
+        }
+        let p = &self.preflight;
+        let preflight_ok = p.pilot_share > 0.0
+            && p.pilot_share <= 1.0
+            && (0.0..1.0).contains(&p.decay_share)
+            && p.level > 0.0
+            && p.level < 1.0
+            && p.evals >= 3
+            && p.valid_tokens > 0;
+        if !preflight_ok {
+            return bad(format!(
+                "preflight: pilot_share in (0, 1], decay_share in [0, 1), level in (0, 1), evals >= 3, valid_tokens >= 1 (got {}, {}, {}, {}, {})",
+                p.pilot_share, p.decay_share, p.level, p.evals, p.valid_tokens
+            ));
+        }
+        let m = &self.mitigations;
+        if m.mask_top_k == 0
+            || !(m.lr_factor.is_finite() && m.lr_factor > 0.0)
+            || !(0.0..1.0).contains(&m.replay_ratio)
+        {
+            return bad(format!(
+                "mitigations: mask_top_k must be >= 1, lr_factor > 0, replay_ratio in [0, 1) (got {}, {}, {})",
+                m.mask_top_k, m.lr_factor, m.replay_ratio
+            ));
         }
         if s.model_embeddings && s.model_embedding_tokens == 0 {
             return bad("similarity.model_embedding_tokens must be >= 1".into());

@@ -95,6 +95,28 @@ impl Pretraining {
         Ok(out)
     }
 
+    /// The held-out documents `(id, text)` of every source: its test split, or its valid split
+    /// when no source has a test split; with the split's name.
+    pub fn held_out_docs(&self) -> Result<(Split, Vec<(String, String)>)> {
+        for split in [Split::Test, Split::Valid] {
+            let mut docs = Vec::new();
+            for s in self.sources.iter().filter(|s| s.splits().contains(&split)) {
+                let ctx = || format!("reading {} / {split}", s.name());
+                let iter = s
+                    .documents(split)
+                    .map_err(|e| StudyError::stage(ctx(), e))?;
+                for d in iter {
+                    let d = d.map_err(|e| StudyError::stage(ctx(), e))?;
+                    docs.push((format!("{}:{}", s.name(), d.id), d.text));
+                }
+            }
+            if !docs.is_empty() {
+                return Ok((split, docs));
+            }
+        }
+        Ok((Split::Test, Vec::new()))
+    }
+
     /// The texts of the valid split of every source that has one (empty when none has).
     pub fn valid_texts(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
@@ -168,6 +190,8 @@ pub struct DomainData {
     pub valid_tokens: Vec<u32>,
     /// Test documents `(id, text)`.
     pub test_docs: Vec<(String, String)>,
+    /// Valid documents `(id, text)` (the token mask of a mitigation is chosen on them).
+    pub valid_docs: Vec<(String, String)>,
 }
 
 impl Corpora {
@@ -232,7 +256,15 @@ impl Corpora {
             .domain(name)
             .map_err(|e| StudyError::stage(format!("domain {name}"), e))?;
         let train_texts = read_texts(d, Split::Train)?;
-        let valid_texts = read_texts(d, Split::Valid)?;
+        let valid_iter = d
+            .documents(Split::Valid)
+            .map_err(|e| StudyError::stage(format!("{name}: reading the valid split"), e))?;
+        let mut valid_docs = Vec::new();
+        for doc in valid_iter {
+            let doc = doc.map_err(|e| StudyError::stage(format!("{name}: valid split"), e))?;
+            valid_docs.push((doc.id, doc.text));
+        }
+        let valid_texts: Vec<String> = valid_docs.iter().map(|d| d.1.clone()).collect();
         let test_iter = d
             .documents(Split::Test)
             .map_err(|e| StudyError::stage(format!("{name}: reading the test split"), e))?;
@@ -249,6 +281,7 @@ impl Corpora {
             train_tokens,
             valid_tokens,
             test_docs,
+            valid_docs,
         })
     }
 }

@@ -193,6 +193,15 @@ pub struct DomainResult {
     /// Disk the domain's checkpoints took.
     #[serde(default)]
     pub disk: DiskRecord,
+    /// What the plain run cost the general (pretraining) corpus.
+    #[serde(default)]
+    pub forgetting: Option<crate::forgetting::ForgettingRecord>,
+    /// The retrained mitigations, when they ran.
+    #[serde(default)]
+    pub mitigations: Option<crate::mitigation::MitigationReport>,
+    /// The plain run's decision, when the mitigations replaced it.
+    #[serde(default)]
+    pub plain_decision: Option<crate::verdict::Decision>,
 }
 
 /// Disk used by a domain's checkpoints.
@@ -355,5 +364,8 @@ pub(crate) fn example_result(name: &str, cos: f64, base: f64, adapted: f64) -> D
         },
         control: None,
         disk: DiskRecord::default(),
+        forgetting: None,
+        mitigations: None,
+        plain_decision: None,
     }
 }

@@ -72,7 +72,8 @@ pub fn check(config: &StudyConfig, device: Device) -> Result<MemoryRecord> {
                 ),
                 needed: score.describe(),
                 available: gb,
-                advice: "lower eval.batch_size or eval.window (0 means the model's whole context)".into(),
+                advice: "lower eval.batch_size or eval.window (0 means the model's whole context)"
+                    .into(),
             });
         }
     }

@@ -1,13 +1,18 @@
 //! Running the study: every domain (or its saved result), then the analysis across domains
 //! and the report.
 
-use crate::adapt::continue_pretraining;
+use crate::adapt::{blocks, continue_pretraining, continue_pretraining_masked};
 use crate::analysis::correlations;
 use crate::config::{DeviceChoice, StudyConfig};
 use crate::control::{ensure_control, ControlRun};
 use crate::data::{Corpora, DomainData};
 use crate::domain::{ControlRecord, DomainResult};
 use crate::error::{Result, StudyError};
+use crate::forgetting::GeneralProbe;
+use crate::mitigation::{
+    choose_mask, decide_with_mitigations, outside_mask, replay_stream, variant_settings,
+    MitigationKind, MitigationRecord, MitigationReport,
+};
 use crate::resume::{fingerprint_path, OutputLayout};
 use crate::scoring::{decomposition_record, perplexity_record, score, TestSet};
 use crate::similarity::{centroid_estimate, PretrainingSample, SimilarityProbe};
@@ -15,6 +20,7 @@ use crate::summary::{findings, order_by_similarity, shared_degrading_tokens, Stu
 use crate::verdict::{decide, VerdictInputs};
 use ndarray::Array2;
 use odyssey_core::{TextEmbedder, TokenizerHandle};
+use odyssey_train::trainer::TokenBlocks;
 use odyssey_train::{AnyModel, LmEmbedder, LmScorer};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -120,7 +126,14 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
     let mut probe: Option<SimilarityProbe> = None;
     let mut pre_sample: Option<PretrainingSample> = None;
     let mut pre_model_embeddings: Option<Array2<f32>> = None;
-    let control = if config.control.enabled {
+    let mut general = if config.forgetting.enabled {
+        Some(GeneralProbe::new(&corpora, &tokenizer, config)?)
+    } else {
+        None
+    };
+    let replay_tokens = std::cell::OnceCell::new();
+    let mut preflights = Vec::new();
+    let control = if config.control.enabled && config.preflight.full_run {
         let fp = short_hash(&[&settings_fp, &model_fp, &pre_fp, "control"]);
         Some(ensure_control(
             config,
@@ -136,6 +149,48 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
     for (i, name) in names.iter().enumerate() {
         let dom_fp = fingerprint_path(&corpora.domain_root(name)?)?;
         let fp = short_hash(&[&settings_fp, &model_fp, &pre_fp, &dom_fp]);
+        if config.preflight.enabled {
+            let path = out.root().join("preflight").join(format!("{name}.json"));
+            let saved: Option<crate::preflight::PreflightRecord> = if path.is_file() {
+                Some(crate::report::json::read_json(&path)?)
+            } else {
+                None
+            };
+            let record = match saved.filter(|p| p.fingerprint == fp) {
+                Some(p) => {
+                    eprintln!(
+                        "[{}/{}] {name}: pre-flight made earlier, reused",
+                        i + 1,
+                        names.len()
+                    );
+                    p
+                }
+                None => {
+                    eprintln!("[{}/{}] {name}: pre-flight", i + 1, names.len());
+                    let data = corpora.domain_data(name, &tokenizer)?;
+                    if !config.preflight.full_run && probe.is_none() {
+                        let p = SimilarityProbe::new(config, device)?;
+                        pre_sample = Some(p.pretraining_sample(&corpora, &tokenizer, config)?);
+                        probe = Some(p);
+                    }
+                    let similarity = match (probe.as_ref(), pre_sample.as_ref()) {
+                        (Some(p), Some(pre)) if !config.preflight.full_run => {
+                            Some(p.compare(pre, &corpora, &data, &*tokenizer, config)?.record)
+                        }
+                        _ => None,
+                    };
+                    let r = preflight_domain(
+                        config, device, &out, name, &fp, &data, &tokenizer, similarity,
+                    )?;
+                    crate::report::json::write_json(&path, &r)?;
+                    crate::report::json::read_json(&path)?
+                }
+            };
+            preflights.push(record);
+            if !config.preflight.full_run {
+                continue;
+            }
+        }
         if let Some(r) = out.load_finished(name, &fp)? {
             eprintln!(
                 "[{}/{}] {name}: finished earlier, reused",
@@ -165,8 +220,16 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
             pre,
             tokenizer: &tokenizer,
             control: control.as_ref(),
+            replay_tokens: &replay_tokens,
         };
-        let r = study_domain(&ctx, name, &fp, &data, &mut pre_model_embeddings)?;
+        let r = study_domain(
+            &ctx,
+            name,
+            &fp,
+            &data,
+            &mut pre_model_embeddings,
+            &mut general,
+        )?;
         model_description = r.1;
         results.push(out.save_finished(&r.0)?);
     }
@@ -174,6 +237,8 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
         let m = load_model(&config.model, device)?;
         model_description = LmScorer::new(m, 1).describe_model();
     }
+    let preflight_comparison =
+        crate::preflight::compare(&preflights, &results, config.preflight.level);
 
     order_by_similarity(&mut results);
     let corr = correlations(&results, config)?;
@@ -192,9 +257,16 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
         resumed,
         control: control.map(|c| c.summary),
         memory: Some(memory),
+        preflight: preflights,
+        preflight_comparison,
         seconds: started.elapsed().as_secs_f64(),
     };
-    crate::plots::write_all(&out.plots(), &report.domains, report.correlations.first())?;
+    if !report.domains.is_empty() {
+        crate::plots::write_all(&out.plots(), &report.domains, report.correlations.first())?;
+    }
+    if let Some(c) = &report.preflight_comparison {
+        crate::plots::preflight(&out.plots(), c)?;
+    }
     crate::report::json::write_report(out.root(), &report)?;
     crate::report::markdown::write_report(out.root(), &report)?;
     Ok(report)
@@ -210,6 +282,8 @@ struct DomainContext<'a> {
     pre: &'a PretrainingSample,
     tokenizer: &'a Arc<odyssey_corpus::HfTokenizer>,
     control: Option<&'a ControlRun>,
+    /// The pretraining corpus's train stream, packed once when the replay variant first needs it.
+    replay_tokens: &'a std::cell::OnceCell<Vec<u32>>,
 }
 
 /// Embed `texts` with the model itself (mean final hidden state, at most `max_tokens` each).
@@ -231,6 +305,7 @@ fn study_domain(
     fingerprint: &str,
     data: &DomainData,
     pre_model_embeddings: &mut Option<Array2<f32>>,
+    general: &mut Option<GeneralProbe>,
 ) -> Result<(DomainResult, String)> {
     let (config, device, tokenizer) = (c.config, c.device, &**c.tokenizer);
     let ctx = |what: &str| format!("{name}: {what}");
@@ -277,6 +352,14 @@ fn study_domain(
         config.eval.window,
         config.eval.batch_size,
     )?;
+    if let Some(g) = general.as_mut().filter(|g| !g.has_base()) {
+        eprintln!(
+            "  base model on the general corpus ({} tokens, for forgetting)",
+            g.tokens()
+        );
+        let s = g.score(&scorer, tokenizer, config)?;
+        g.set_base(s);
+    }
     let mut model = scorer.into_model();
 
     eprintln!("  continued pretraining");
@@ -300,17 +383,38 @@ fn study_domain(
         config.eval.window,
         config.eval.batch_size,
     )?;
+    let forgetting = forgetting_of(general.as_ref(), &scorer, tokenizer, config)?;
     let decomposition = decomposition_record(
         &base_scores,
         &adapted_scores,
         tokenizer,
         config.verdict.top_k_tokens,
     )?;
-    drop(scorer);
-    let disk = apply_checkpoint_policy(&c.out.checkpoints(name), config.training.checkpoints)?;
     let base = perplexity_record(&base_scores.metrics());
     let adapted = perplexity_record(&adapted_scores.metrics());
     let domain_delta = crate::domain::relative_change_pct(base.token_ppl, adapted.token_ppl);
+    let plain_verdict = domain_verdict(&base, &adapted, &decomposition, &training, config);
+    let valid = if crate::mitigation::needed(config.mitigations.run, &plain_verdict) {
+        eprintln!("  plain run on the validation split (to choose the token mask)");
+        let set = TestSet::new(
+            tokenizer,
+            data.valid_docs.clone(),
+            config.training.max_valid_tokens,
+        )
+        .map_err(|e| StudyError::stage(ctx("valid split"), e))?;
+        let scores = score(
+            &scorer,
+            tokenizer,
+            &set,
+            config.eval.window,
+            config.eval.batch_size,
+        )?;
+        Some((set, scores))
+    } else {
+        None
+    };
+    drop(scorer);
+    let disk = apply_checkpoint_policy(&c.out.checkpoints(name), config.training.checkpoints)?;
     let control = match c.control {
         None => None,
         Some(run) => {
@@ -331,6 +435,66 @@ fn study_domain(
             ))
         }
     };
+    let mut verdict = plain_verdict;
+    if let Some(ctl) = control {
+        verdict
+            .evidence
+            .push(crate::verdict::control_sentence(domain_delta, &ctl));
+    }
+    let plain_decision = valid.as_ref().map(|_| verdict.decision);
+    let mitigations = match valid {
+        None => None,
+        Some((valid_set, adapted_valid)) => {
+            let mut report = run_mitigations(
+                c,
+                name,
+                data,
+                &test,
+                (&base_scores, &adapted_scores),
+                (&valid_set, &adapted_valid),
+                general.as_ref(),
+            )?;
+            verdict = decide_with_mitigations(
+                &verdict,
+                base.token_ppl,
+                domain_delta,
+                &mut report,
+                config.verdict.min_gain_pct,
+                config.verdict.degradation_tolerance_pct,
+            );
+            Some(report)
+        }
+    };
+    Ok((
+        DomainResult {
+            name: name.to_string(),
+            fingerprint: fingerprint.to_string(),
+            train_tokens: data.train_tokens.len(),
+            valid_tokens: data.valid_tokens.len(),
+            similarity,
+            base,
+            adapted,
+            training,
+            decomposition,
+            verdict,
+            control,
+            disk,
+            forgetting,
+            mitigations,
+            plain_decision,
+        },
+        description,
+    ))
+}
+
+/// The plain run's verdict (before any mitigation).
+fn domain_verdict(
+    base: &crate::domain::PerplexityRecord,
+    adapted: &crate::domain::PerplexityRecord,
+    decomposition: &crate::domain::DecompositionRecord,
+    training: &crate::domain::TrainingRecord,
+    config: &StudyConfig,
+) -> crate::verdict::Verdict {
     let first = training
         .valid_ppl
         .first()
@@ -341,7 +505,7 @@ fn study_domain(
         .last()
         .map(|p| (p.value, p.step))
         .unwrap_or((f64::NAN, 0));
-    let mut verdict = decide(
+    decide(
         &VerdictInputs {
             base_ppl: base.token_ppl,
             adapted_ppl: adapted.token_ppl,
@@ -365,29 +529,213 @@ fn study_domain(
             ),
         },
         &config.verdict,
-    );
-    if let Some(ctl) = control {
-        verdict
-            .evidence
-            .push(crate::verdict::control_sentence(domain_delta, &ctl));
-    }
-    Ok((
-        DomainResult {
-            name: name.to_string(),
-            fingerprint: fingerprint.to_string(),
-            train_tokens: data.train_tokens.len(),
-            valid_tokens: data.valid_tokens.len(),
-            similarity,
-            base,
+    )
+}
+
+/// The forgetting of the model behind `scorer`, when the study measures it.
+fn forgetting_of(
+    general: Option<&GeneralProbe>,
+    scorer: &LmScorer<AnyModel>,
+    tokenizer: &odyssey_corpus::HfTokenizer,
+    config: &StudyConfig,
+) -> Result<Option<crate::forgetting::ForgettingRecord>> {
+    let Some(g) = general else { return Ok(None) };
+    eprintln!("  adapted model on the general corpus (forgetting)");
+    let scores = g.score(scorer, tokenizer, config)?;
+    Ok(Some(g.record(
+        &scores,
+        tokenizer,
+        config.verdict.top_k_tokens,
+    )?))
+}
+
+/// Retrain the base on the domain with each mitigation (see [`crate::mitigation`]) and score
+/// every variant. `test` holds the base's and the plain run's test scores, `valid` the
+/// validation tokens and the plain run's scores of them (the mask is chosen there).
+fn run_mitigations(
+    c: &DomainContext<'_>,
+    name: &str,
+    data: &DomainData,
+    test: &TestSet,
+    (base_test, plain_test): (
+        &odyssey_perplexity::ScoredCorpus,
+        &odyssey_perplexity::ScoredCorpus,
+    ),
+    (valid, plain_valid): (&TestSet, &odyssey_perplexity::ScoredCorpus),
+    general: Option<&GeneralProbe>,
+) -> Result<MitigationReport> {
+    let (config, device, tokenizer) = (c.config, c.device, &**c.tokenizer);
+    let (window, bs) = (config.eval.window, config.eval.batch_size);
+    eprintln!("  base model on the validation split (to choose the token mask)");
+    let base_valid = {
+        let s = LmScorer::new(load_model(&config.model, device)?, bs);
+        score(&s, tokenizer, valid, window, bs)?
+    };
+    let mask = choose_mask(
+        &base_valid,
+        plain_valid,
+        tokenizer,
+        config.mitigations.mask_top_k,
+    )?;
+    let plain_outside_mask = outside_mask(base_test, plain_test, tokenizer, &mask.ids)?;
+    let mut variants = Vec::new();
+    for kind in MitigationKind::ALL {
+        eprintln!("  mitigation {}: continued pretraining", kind.name());
+        let (settings, setting) = variant_settings(kind, config);
+        let mut model = load_model(&config.model, device)?;
+        let block = settings.block_size.min(model.config().max_positions());
+        let train = match kind {
+            MitigationKind::Replay => {
+                let pre = match c.replay_tokens.get() {
+                    Some(t) => t,
+                    None => {
+                        let texts = c.corpora.pretraining.train_texts()?;
+                        let t = crate::data::pack(tokenizer, &texts, "pretraining", "train")?;
+                        c.replay_tokens.get_or_init(|| t)
+                    }
+                };
+                let n = blocks(&data.train_tokens, block, settings.max_train_tokens)?.n_blocks();
+                replay_stream(
+                    &data.train_tokens,
+                    pre,
+                    block,
+                    n,
+                    config.mitigations.replay_ratio,
+                )?
+            }
+            _ => data.train_tokens.clone(),
+        };
+        let ignore: &[u32] = if kind == MitigationKind::TokenMask {
+            &mask.ids
+        } else {
+            &[]
+        };
+        let dir = c.out.checkpoints(&format!("{name}.{}", kind.name()));
+        let training = continue_pretraining_masked(
+            &mut model,
+            &train,
+            &data.valid_tokens,
+            &settings,
+            config.seed,
+            config.threads,
+            &dir,
+            &format!("{name} ({})", kind.name()),
+            ignore,
+        )?;
+        let scorer = LmScorer::new(model, bs);
+        let scores = score(&scorer, tokenizer, test, window, bs)?;
+        let forgetting = forgetting_of(general, &scorer, tokenizer, config)?;
+        drop(scorer);
+        apply_checkpoint_policy(&dir, config.training.checkpoints)?;
+        let adapted = perplexity_record(&scores.metrics());
+        variants.push(MitigationRecord {
+            kind,
+            setting,
+            delta_ppl_pct: crate::domain::relative_change_pct(
+                base_test.metrics().token_perplexity,
+                adapted.token_ppl,
+            ),
             adapted,
+            outside_mask: outside_mask(base_test, &scores, tokenizer, &mask.ids)?,
+            forgetting,
             training,
-            decomposition,
-            verdict,
-            control,
-            disk,
-        },
-        description,
-    ))
+        });
+    }
+    Ok(MitigationReport {
+        mask,
+        plain_outside_mask,
+        variants,
+        chosen: None,
+    })
+}
+
+/// The pre-flight of one domain: the base on the test split, the pilot, the forecast, the
+/// pilot's decomposition and the predicted verdict.
+#[allow(clippy::too_many_arguments)]
+fn preflight_domain(
+    config: &StudyConfig,
+    device: Device,
+    out: &OutputLayout,
+    name: &str,
+    fingerprint: &str,
+    data: &DomainData,
+    tokenizer: &odyssey_corpus::HfTokenizer,
+    similarity: Option<crate::domain::SimilarityRecord>,
+) -> Result<crate::preflight::PreflightRecord> {
+    use crate::preflight::{category_profile, preflight_verdict, run_pilot, PreflightRecord};
+    let (window, bs) = (config.eval.window, config.eval.batch_size);
+    let test = TestSet::new(
+        tokenizer,
+        data.test_docs.clone(),
+        config.eval.max_test_tokens,
+    )
+    .map_err(|e| StudyError::stage(format!("{name}: test split"), e))?;
+    eprintln!("  base model on the test split");
+    let scorer = LmScorer::new(load_model(&config.model, device)?, bs);
+    let base_scores = score(&scorer, tokenizer, &test, window, bs)?;
+    let mut model = scorer.into_model();
+    eprintln!("  pilot");
+    let (planned, pilot, forecast, predicted_valid) = run_pilot(
+        &mut model,
+        &data.train_tokens,
+        &data.valid_tokens,
+        config,
+        &out.checkpoints(&format!("{name}.pilot")),
+        name,
+    )?;
+    eprintln!("  pilot model on the test split");
+    let scorer = LmScorer::new(model, bs);
+    let pilot_scores = score(&scorer, tokenizer, &test, window, bs)?;
+    drop(scorer);
+    apply_checkpoint_policy(
+        &out.checkpoints(&format!("{name}.pilot")),
+        config.training.checkpoints,
+    )?;
+    let decomposition = decomposition_record(
+        &base_scores,
+        &pilot_scores,
+        tokenizer,
+        config.verdict.top_k_tokens,
+    )?;
+    let base_test = base_scores.metrics().token_perplexity;
+    let ratio = |l: f64| (l - forecast.law.l_start).exp();
+    let predicted = (
+        base_test * ratio(forecast.final_loss),
+        base_test * ratio(forecast.interval.0),
+        base_test * ratio(forecast.interval.1),
+    );
+    let pct = |p: f64| crate::domain::relative_change_pct(base_test, p);
+    let verdict = preflight_verdict(
+        base_test,
+        predicted.0,
+        forecast.law.l_start.exp(),
+        &predicted_valid,
+        &decomposition,
+        pilot_scores.metrics().token_perplexity,
+        config,
+    );
+    let compute_share =
+        (pilot.tokens as f64 + pilot.eval_tokens as f64 / 3.0) / planned.tokens.max(1) as f64;
+    Ok(PreflightRecord {
+        name: name.to_string(),
+        fingerprint: fingerprint.to_string(),
+        made_at_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        similarity,
+        base_profile: category_profile(&base_scores, tokenizer),
+        planned,
+        pilot,
+        forecast,
+        predicted_valid_ppl: predicted_valid,
+        base_test_ppl: base_test,
+        predicted_test_ppl: predicted,
+        predicted_delta_pct: (pct(predicted.0), pct(predicted.1), pct(predicted.2)),
+        pilot_decomposition: decomposition,
+        verdict,
+        compute_share,
+    })
 }
 
 /// Apply `policy` to a finished run's checkpoint folder `dir`; the disk it used and keeps.

@@ -104,12 +104,152 @@ pub fn write_all(
     if domains.is_empty() {
         return Err(StudyError::Invalid("no domain results to plot".into()));
     }
-    Ok(vec![
+    let mut files = vec![
         similarity_vs_delta(dir, domains, correlation)?,
         before_after(dir, domains)?,
         token_contributions(dir, domains)?,
         training_curves(dir, domains)?,
-    ])
+    ];
+    if domains.iter().any(|d| d.forgetting.is_some()) {
+        files.push(forgetting(dir, domains)?);
+    }
+    Ok(files)
+}
+
+/// Predicted against actual final test perplexity (log scales), the predictions' intervals as
+/// bars, and the identity line.
+pub fn preflight(dir: &Path, c: &crate::preflight::PreflightComparison) -> Result<PathBuf> {
+    let values = c.outcomes.iter().flat_map(|o| {
+        [
+            o.predicted_test_ppl.1,
+            o.predicted_test_ppl.2,
+            o.actual_test_ppl,
+        ]
+    });
+    let (lo, hi) = finite_range(values.filter(|v| *v > 0.0).map(f64::ln), &[]);
+    write_svg(dir, "preflight.svg", (720, 640), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!(
+                    "Pre-flight: predicted vs actual final test perplexity ({:.0} % intervals)",
+                    100.0 * c.level
+                ),
+                ("sans-serif", 17),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(lo..hi, lo..hi)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("actual test perplexity of the full run (log scale)")
+            .y_desc("predicted by the pilot (log scale)")
+            .x_label_formatter(&|v| format!("{:.0}", v.exp()))
+            .y_label_formatter(&|v| format!("{:.0}", v.exp()))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(vec![(lo, lo), (hi, hi)], BLACK.mix(0.5)))
+            .map_err(|e| e.to_string())?;
+        for (i, o) in c.outcomes.iter().enumerate() {
+            let x = o.actual_test_ppl.ln();
+            let (p, a, b) = (
+                o.predicted_test_ppl.0.ln(),
+                o.predicted_test_ppl.1.ln(),
+                o.predicted_test_ppl.2.ln(),
+            );
+            if !(x.is_finite() && p.is_finite() && a.is_finite() && b.is_finite()) {
+                continue;
+            }
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x, a), (x, b)],
+                    color(i).stroke_width(2),
+                )))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Circle::new((x, p), 5, color(i).filled())))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    o.name.clone(),
+                    (x, p),
+                    ("sans-serif", 12).into_font(),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+}
+
+/// Each domain's gain on its own test split against its loss on the general corpus.
+fn forgetting(dir: &Path, domains: &[DomainResult]) -> Result<PathBuf> {
+    let points: Vec<(String, f64, f64, bool)> = domains
+        .iter()
+        .filter_map(|d| {
+            d.forgetting
+                .as_ref()
+                .map(|f| (d.name.clone(), -d.delta_ppl_pct(), f.delta_ppl_pct, false))
+        })
+        .chain(domains.iter().flat_map(|d| {
+            d.mitigations.iter().flat_map(move |m| {
+                m.variants.iter().filter_map(move |v| {
+                    v.forgetting.as_ref().map(|f| {
+                        (
+                            format!("{} ({})", d.name, v.kind.name()),
+                            -v.delta_ppl_pct,
+                            f.delta_ppl_pct,
+                            true,
+                        )
+                    })
+                })
+            })
+        }))
+        .filter(|p| finite(&(p.1, p.2)))
+        .collect();
+    let (x0, x1) = finite_range(points.iter().map(|p| p.1), &[0.0]);
+    let (y0, y1) = finite_range(points.iter().map(|p| p.2), &[0.0]);
+    write_svg(dir, "forgetting.svg", (820, 560), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Domain gain vs general-corpus loss (● plain run, ○ retrained mitigations)",
+                ("sans-serif", 18),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("gain on the domain's test split (−Δ ppl, %)")
+            .y_desc("Δ ppl on the general corpus (%; > 0: forgetting)")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(vec![(x0, 0.0), (x1, 0.0)], BLACK.mix(0.4)))
+            .map_err(|e| e.to_string())?;
+        for (i, (name, x, y, variant)) in points.iter().enumerate() {
+            let c = color(i);
+            let style = if *variant {
+                c.stroke_width(2)
+            } else {
+                c.filled()
+            };
+            chart
+                .draw_series(std::iter::once(Circle::new((*x, *y), 6, style)))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    name.clone(),
+                    (*x, *y),
+                    ("sans-serif", 12).into_font(),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
 }
 
 fn similarity_vs_delta(

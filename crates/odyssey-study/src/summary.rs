@@ -75,6 +75,12 @@ pub struct StudyReport {
     /// The memory the run was estimated to need before it started, and what was available.
     #[serde(default)]
     pub memory: Option<crate::memory::MemoryRecord>,
+    /// The pre-flight predictions, made before the full runs.
+    #[serde(default)]
+    pub preflight: Vec<crate::preflight::PreflightRecord>,
+    /// The predictions against the full runs, when both ran.
+    #[serde(default)]
+    pub preflight_comparison: Option<crate::preflight::PreflightComparison>,
     /// Wall-clock seconds of the run (this invocation; resumed domains cost nothing).
     pub seconds: f64,
 }
@@ -240,6 +246,43 @@ pub fn findings(
                 effects.join("; ")
             )
         });
+    }
+    let forgot: Vec<(&DomainResult, f64)> = domains
+        .iter()
+        .filter_map(|d| d.forgetting.as_ref().map(|f| (d, f.delta_ppl_pct)))
+        .collect();
+    if !forgot.is_empty() {
+        let worst = forgot
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(d, v)| format!("{} ({v:+.1} %)", d.name))
+            .unwrap_or_default();
+        let all: Vec<String> = forgot
+            .iter()
+            .map(|(d, v)| format!("{} {v:+.1} %", d.name))
+            .collect();
+        out.push(format!(
+            "Forgetting (perplexity of the pretraining corpus's held-out text after adaptation): {}; the largest cost: {worst}.",
+            all.join(", ")
+        ));
+    }
+    let mitigated: Vec<String> = domains
+        .iter()
+        .filter_map(|d| {
+            d.mitigations.as_ref().map(|m| match m.chosen {
+                Some(k) => format!("{}: {} worked ({})", d.name, k.name(), d.verdict.decision),
+                None => format!(
+                    "{}: none of the retrained variants worked ({})",
+                    d.name, d.verdict.decision
+                ),
+            })
+        })
+        .collect();
+    if !mitigated.is_empty() {
+        out.push(format!(
+            "Mitigations retrained (token mask chosen on the validation split, lower learning rate, replay): {}.",
+            mitigated.join("; ")
+        ));
     }
     if !shared.is_empty() {
         let toks: Vec<String> = shared

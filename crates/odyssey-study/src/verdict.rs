@@ -34,6 +34,8 @@ pub enum Decision {
     AdaptWithTokenFiltering,
     /// Helps, but the run overshoots: lower the learning rate or stop at the best step.
     AdaptWithLowerLr,
+    /// Helps once the domain is mixed with replayed pretraining text (a retrained variant).
+    AdaptWithReplay,
 }
 
 impl Decision {
@@ -44,6 +46,7 @@ impl Decision {
             Decision::DontAdapt => "don't adapt (the base is as good)",
             Decision::AdaptWithTokenFiltering => "adapt with token filtering",
             Decision::AdaptWithLowerLr => "adapt with a lower learning rate / early stop",
+            Decision::AdaptWithReplay => "adapt with replay of the pretraining corpus",
         }
     }
 }

@@ -378,7 +378,10 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
     // 2^22 sequences per micro-batch: terabytes of activations.
     cfg.training.batch_size = 1 << 22;
     let e = run_study(&cfg).unwrap_err().to_string();
-    assert!(e.contains("continued pretraining") && e.contains("training.batch_size"), "{e}");
+    assert!(
+        e.contains("continued pretraining") && e.contains("training.batch_size"),
+        "{e}"
+    );
     assert!(e.contains("activations"), "{e}");
     assert!(!dir.path().join("report.md").exists() && !dir.path().join("domains").exists());
     // A normal run records its estimate.
@@ -391,4 +394,199 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
     let m = report.memory.unwrap();
     assert!(m.training_bytes > m.scoring_bytes.min(m.training_bytes) / 2);
     assert!(m.available_bytes.is_some_and(|a| a > m.training_bytes));
+}
+
+/// The scores of `test` (the study's windows) under the model in `weights`, a checkpoint of a
+/// model with the base's config.
+fn scores_of(
+    weights: &Path,
+    tok: &odyssey_corpus::HfTokenizer,
+    test: &odyssey_study::scoring::TestSet,
+    cfg: &StudyConfig,
+) -> odyssey_perplexity::ScoredCorpus {
+    let model = odyssey_train::AnyModel::from_pretrained(&cfg.model, tch::Device::Cpu).unwrap();
+    odyssey_train::trainer::load_weights(odyssey_train::CausalLm::var_store(&model), weights)
+        .unwrap();
+    let scorer = odyssey_train::LmScorer::new(model, cfg.eval.batch_size);
+    odyssey_study::scoring::score(&scorer, tok, test, cfg.eval.window, cfg.eval.batch_size).unwrap()
+}
+
+fn final_weights(dir: &Path) -> PathBuf {
+    odyssey_train::trainer::latest_checkpoint(dir)
+        .unwrap()
+        .unwrap()
+        .join("model.safetensors")
+}
+
+#[test]
+fn forgetting_and_retrained_mitigations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    cfg.only_domains = vec!["wiki_music".into(), "arxiv_cs".into()];
+    cfg.mitigations.run = odyssey_study::config::MitigationPolicy::Always;
+    cfg.forgetting.max_tokens = 512;
+    let report = run_study(&cfg).unwrap();
+    let tok = odyssey_study::data::load_tokenizer(&cfg.model).unwrap();
+    let corpora = odyssey_study::data::Corpora::open(&cfg).unwrap();
+    for d in &report.domains {
+        // Forgetting: the same general tokens before and after, for every domain and variant.
+        let f = d.forgetting.as_ref().unwrap();
+        assert_eq!(f.tokens, 512);
+        let first = report.domains[0].forgetting.as_ref().unwrap();
+        assert_eq!(
+            f.base_ppl, first.base_ppl,
+            "one base score of the general corpus"
+        );
+        assert!(f.adapted_ppl.is_finite() && f.adapted_ppl != f.base_ppl);
+        let m = d.mitigations.as_ref().unwrap();
+        assert_eq!(m.variants.len(), 3);
+        for v in &m.variants {
+            let vf = v.forgetting.as_ref().unwrap();
+            assert_eq!((vf.tokens, vf.base_ppl), (f.tokens, f.base_ppl));
+            assert!(v.adapted.token_ppl.is_finite());
+            assert_eq!(v.adapted.tokens, d.base.tokens);
+            assert_eq!(
+                v.training.steps, d.training.steps,
+                "same steps as the plain run"
+            );
+        }
+        assert_eq!(m.variants[1].training.lr, cfg.training.lr * 0.1);
+
+        // The mask comes from the validation split: recompute it there from the base and the
+        // plain run's final weights.
+        let data = corpora.domain_data(&d.name, &tok).unwrap();
+        let split = |docs: &[(String, String)], max: usize| {
+            odyssey_study::scoring::TestSet::new(&tok, docs.to_vec(), max).unwrap()
+        };
+        let valid = split(&data.valid_docs, cfg.training.max_valid_tokens);
+        let plain = final_weights(&dir.path().join("checkpoints").join(&d.name));
+        let base_w = dir.path().join("base.safetensors");
+        let base_model =
+            odyssey_train::AnyModel::from_pretrained(&cfg.model, tch::Device::Cpu).unwrap();
+        odyssey_train::CausalLm::var_store(&base_model)
+            .save(&base_w)
+            .unwrap();
+        let mask = odyssey_study::mitigation::choose_mask(
+            &scores_of(&base_w, &tok, &valid, &cfg),
+            &scores_of(&plain, &tok, &valid, &cfg),
+            &tok,
+            cfg.mitigations.mask_top_k,
+        )
+        .unwrap();
+        assert_eq!(
+            m.mask.ids, mask.ids,
+            "{}: the mask is the validation split's",
+            d.name
+        );
+        assert!(m.mask.chosen_on.starts_with("validation split"));
+        // The same choice on the test split gives other tokens here, so a mask taken from the
+        // test split would fail the assertion above.
+        let test = split(&data.test_docs, cfg.eval.max_test_tokens);
+        let on_test = odyssey_study::mitigation::choose_mask(
+            &scores_of(&base_w, &tok, &test, &cfg),
+            &scores_of(&plain, &tok, &test, &cfg),
+            &tok,
+            cfg.mitigations.mask_top_k,
+        )
+        .unwrap();
+        assert_ne!(
+            on_test.ids, mask.ids,
+            "{}: valid and test rankings differ",
+            d.name
+        );
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("### Forgetting") && md.contains("### Mitigations, retrained"),
+        "{md}"
+    );
+    assert!(dir.path().join("plots/forgetting.svg").is_file());
+
+    // The variants resume like the plain run: with one domain's result gone, the rerun
+    // retrains nothing and gives the same numbers.
+    std::fs::remove_file(dir.path().join("domains/arxiv_cs.json")).unwrap();
+    let again = run_study(&cfg).unwrap();
+    let find = |r: &StudyReport| {
+        r.domains
+            .iter()
+            .find(|d| d.name == "arxiv_cs")
+            .cloned()
+            .unwrap()
+    };
+    let (a, b) = (find(&again), find(&report));
+    for (x, y) in a
+        .mitigations
+        .unwrap()
+        .variants
+        .iter()
+        .zip(&b.mitigations.unwrap().variants)
+    {
+        assert!((x.adapted.token_ppl - y.adapted.token_ppl).abs() < 1e-6 * y.adapted.token_ppl);
+        assert_eq!(x.training.steps, y.training.steps);
+    }
+}
+
+#[test]
+fn preflight_predicts_before_the_full_run_and_is_compared_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    cfg.only_domains = vec!["wiki_music".into(), "arxiv_cs".into()];
+    cfg.training.max_train_tokens = 8 * 8 * 128;
+    cfg.preflight.enabled = true;
+    cfg.preflight.pilot_share = 0.5;
+    cfg.preflight.evals = 4;
+    cfg.preflight.valid_tokens = 256;
+    cfg.mitigations.run = odyssey_study::config::MitigationPolicy::Never;
+    let report = run_study(&cfg).unwrap();
+    assert_eq!(report.preflight.len(), 2);
+    for p in &report.preflight {
+        assert_eq!(p.planned.steps, 8);
+        assert_eq!(p.pilot.steps, 4);
+        assert_eq!(p.pilot.curve.len(), 5, "the base and 4 evaluations");
+        let (pred, lo, hi) = p.predicted_test_ppl;
+        assert!(
+            lo <= pred && pred <= hi && pred.is_finite(),
+            "{:?}",
+            p.predicted_test_ppl
+        );
+        assert_eq!(p.predicted_valid_ppl.len(), 8);
+        assert!(
+            p.compute_share > 0.5 && p.compute_share < 1.0,
+            "{}",
+            p.compute_share
+        );
+        // The pilot's learning rates: warm-up, peak, decay.
+        assert_eq!(p.pilot.lrs[0], 0.0);
+        assert!(p
+            .pilot
+            .lrs
+            .iter()
+            .any(|&l| (l - cfg.training.lr).abs() < 1e-12));
+        assert!(!p.base_profile.is_empty());
+        let d = report.domains.iter().find(|d| d.name == p.name).unwrap();
+        assert_eq!(d.base.token_ppl, p.base_test_ppl, "the same base scores");
+        assert!(dir
+            .path()
+            .join(format!("preflight/{}.json", p.name))
+            .is_file());
+    }
+    let c = report.preflight_comparison.as_ref().unwrap();
+    assert_eq!(c.outcomes.len(), 2);
+    assert!(c.median_abs_rel_error.is_finite() && (0.0..=1.0).contains(&c.coverage));
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("### Pre-flight") && md.contains("Against the full runs"),
+        "{md}"
+    );
+    assert!(dir.path().join("plots/preflight.svg").is_file());
+
+    // Pre-flight only: predictions for every domain, no full run, a report all the same.
+    let mut only = cfg.clone();
+    only.out = dir.path().join("only");
+    only.preflight.full_run = false;
+    let r = run_study(&only).unwrap();
+    assert!(r.domains.is_empty() && r.preflight.len() == 2);
+    assert!(r.preflight.iter().all(|p| p.similarity.is_some()));
+    assert!(!dir.path().join("only/checkpoints/wiki_music").exists());
+    assert!(dir.path().join("only/report.md").is_file());
 }

@@ -237,6 +237,9 @@ fn domain(
         verdict,
         control: None,
         disk: Default::default(),
+        forgetting: None,
+        mitigations: None,
+        plain_decision: None,
     })
 }
 
@@ -306,6 +309,8 @@ proptest! {
             resumed: Vec::new(),
             control: None,
             memory: None,
+            preflight: Vec::new(),
+            preflight_comparison: None,
             seconds: f64::NAN,
         };
         odyssey_study::plots::write_all(&out.plots(), &report.domains, report.correlations.first()).unwrap();

@@ -31,6 +31,7 @@ fn config(out: &Path) -> TrainerConfig {
         lr: 3e-3,
         schedule: ScheduleKind::Cosine,
         warmup: Warmup::Steps(2),
+        decay: Warmup::Steps(0),
         micro_batch_size: 4,
         grad_accum_steps: 2,
         max_grad_norm: Some(1.0),

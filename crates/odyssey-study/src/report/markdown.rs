@@ -29,14 +29,14 @@ pub fn render(r: &StudyReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| domain | centroid cosine [95 % CI] | MMD² | unigram overlap | trained on (tokens) | base ppl | adapted ppl | Δ ppl | best valid step | verdict |"
+        "| domain | centroid cosine [95 % CI] | MMD² | unigram overlap | trained on (tokens) | base ppl | adapted ppl | Δ ppl | general corpus Δ ppl (forgetting) | best valid step | verdict |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for d in &r.domains {
         let c = d.similarity.centroid_cosine;
         let _ = writeln!(
             s,
-            "| {} | {:.3} [{:.3}, {:.3}] | {} | {} | {} of {} | {:.2} | {:.2} | {:+.1} % | {} / {} | {} |",
+            "| {} | {:.3} [{:.3}, {:.3}] | {} | {} | {} of {} | {:.2} | {:.2} | {:+.1} % | {} | {} / {} | {} |",
             d.name,
             c.value,
             c.lo,
@@ -54,6 +54,10 @@ pub fn render(r: &StudyReport) -> String {
             d.base.token_ppl,
             d.adapted.token_ppl,
             d.delta_ppl_pct(),
+            d.forgetting
+                .as_ref()
+                .map(|f| format!("{:+.1} %", f.delta_ppl_pct))
+                .unwrap_or_else(|| "–".into()),
             d.training.best_step,
             d.training.steps,
             d.verdict.decision
@@ -172,6 +176,9 @@ pub fn render(r: &StudyReport) -> String {
             );
         }
     }
+    super::sections::preflight(&mut s, r);
+    super::sections::forgetting(&mut s, r);
+    super::sections::mitigations(&mut s, r);
     let _ = writeln!(
         s,
         "\n![similarity vs Δppl](plots/similarity_vs_delta.svg)\n\n![before and after](plots/perplexity_before_after.svg)\n"
@@ -335,6 +342,8 @@ mod tests {
             control: None,
             domains,
             memory: None,
+            preflight: Vec::new(),
+            preflight_comparison: None,
             seconds: 1.0,
         };
         let md = render(&r);

@@ -50,6 +50,10 @@ pub struct TrainerConfig {
     pub schedule: ScheduleKind,
     /// Warmup length.
     pub warmup: Warmup,
+    /// Length of the final decay of [`ScheduleKind::WarmupStableDecay`] (other schedules
+    /// ignore it).
+    #[serde(default)]
+    pub decay: Warmup,
     /// Blocks per forward/backward pass.
     pub micro_batch_size: usize,
     /// Micro-batches per optimizer step.
@@ -91,6 +95,7 @@ impl Default for TrainerConfig {
             adamw: AdamWConfig::default(),
             schedule: ScheduleKind::Linear,
             warmup: Warmup::Steps(0),
+            decay: Warmup::Steps(0),
             micro_batch_size: 8,
             grad_accum_steps: 1,
             max_grad_norm: Some(1.0),

@@ -90,6 +90,13 @@ pub enum TrainerError {
         #[source]
         source: serde_json::Error,
     },
+    /// A distributed run (torchrun) failed; the message says which rank, after which step,
+    /// and where the run resumes.
+    #[error("distributed run: {message}")]
+    Distributed {
+        /// What happened.
+        message: String,
+    },
     /// The model reported an error.
     #[error("model error")]
     Model(#[from] crate::error::ModelError),

@@ -207,7 +207,7 @@ impl Trainer {
             per_step,
             steps_per_epoch,
         };
-        let schedule = LrSchedule::new(cfg.schedule, cfg.warmup, total_steps);
+        let schedule = LrSchedule::new(cfg.schedule, cfg.warmup, total_steps).with_decay(cfg.decay);
         let identity = DataIdentity {
             n_blocks,
             block_len: train.block_len(),

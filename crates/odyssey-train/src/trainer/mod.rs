@@ -58,6 +58,7 @@ mod config;
 mod data;
 mod error;
 mod fit;
+mod handoff;
 mod metrics;
 mod optim;
 mod schedule;
@@ -71,6 +72,7 @@ pub use config::{Duration, EarlyStopping, StopRule, TrainerConfig};
 pub use data::{batch_arrays, counted_labels, epoch_order, fingerprint, PackedBlocks, TokenBlocks};
 pub use error::TrainerError;
 pub use fit::Trainer;
+pub use handoff::Distributed;
 pub use metrics::{
     EvalRecord, Evaluation, MetricsEvent, MetricsLog, StepRecord, StopReason, TrainReport,
 };

@@ -15,6 +15,9 @@ pub enum ScheduleKind {
     Linear,
     /// Half a cosine from the peak to 0 at the last step.
     Cosine,
+    /// Stay at the peak, then decay linearly to 0 over the last steps (the schedule's
+    /// `decay_steps`; warmup-stable-decay, as a pre-flight pilot uses).
+    WarmupStableDecay,
 }
 
 /// How long the linear warmup from 0 to the peak rate lasts.
@@ -52,6 +55,9 @@ pub struct LrSchedule {
     pub warmup_steps: usize,
     /// Total optimizer steps of the run.
     pub total_steps: usize,
+    /// Steps of the final linear decay of [`ScheduleKind::WarmupStableDecay`].
+    #[serde(default)]
+    pub decay_steps: usize,
 }
 
 impl LrSchedule {
@@ -61,7 +67,15 @@ impl LrSchedule {
             kind,
             warmup_steps: warmup.steps(total_steps),
             total_steps,
+            decay_steps: 0,
         }
+    }
+
+    /// The same schedule with the final decay of [`ScheduleKind::WarmupStableDecay`] lasting
+    /// `decay` (steps, or a share of the total steps).
+    pub fn with_decay(mut self, decay: Warmup) -> Self {
+        self.decay_steps = decay.steps(self.total_steps).min(self.total_steps);
+        self
     }
 
     /// The multiplier of the peak rate at the optimizer step with 0-based index `step`.
@@ -81,6 +95,17 @@ impl LrSchedule {
                 let progress = (s - w) / (t - w).max(1.0);
                 (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
             }
+            ScheduleKind::WarmupStableDecay => {
+                let start = self
+                    .total_steps
+                    .saturating_sub(self.decay_steps)
+                    .max(self.warmup_steps) as f64;
+                if s < start {
+                    1.0
+                } else {
+                    ((t - s) / (t - start).max(1.0)).max(0.0)
+                }
+            }
         }
     }
 }
@@ -98,6 +123,17 @@ mod tests {
         assert_eq!(s.factor(8), 0.5);
         assert_eq!(s.factor(12), 0.0);
         assert_eq!(s.factor(20), 0.0);
+    }
+
+    #[test]
+    fn warmup_stable_decay_holds_the_peak_then_decays() {
+        let s = LrSchedule::new(ScheduleKind::WarmupStableDecay, Warmup::Steps(2), 10)
+            .with_decay(Warmup::Ratio(0.3));
+        assert_eq!(s.decay_steps, 3);
+        let f: Vec<f64> = (0..10).map(|i| s.factor(i)).collect();
+        assert_eq!(&f[..7], &[0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        assert!((f[7] - 1.0).abs() < 1e-12 && (f[8] - 2.0 / 3.0).abs() < 1e-12);
+        assert!((f[9] - 1.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

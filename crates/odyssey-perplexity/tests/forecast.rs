@@ -1,0 +1,150 @@
+//! The loss-curve forecast: a curve generated from the law is recovered from a pilot with its
+//! own schedule, the prediction at the end of the planned schedule is right, and the interval
+//! widens as the pilot shrinks.
+
+use odyssey_perplexity::forecast::{
+    areas, forecast, linear_schedule, warmup_stable_decay, CurvePoint, LossLaw, DEFAULT_DECAY,
+};
+use proptest::prelude::*;
+
+/// Validation points every `every` steps of a pilot of `lrs`, from `law`, with noise of
+/// standard deviation `noise` (deterministic from `seed`).
+fn pilot_curve(law: &LossLaw, lrs: &[f64], every: usize, noise: f64, seed: u64) -> Vec<CurvePoint> {
+    let a = areas(lrs, 1e-3, DEFAULT_DECAY);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut gauss = || {
+        // Sum of 12 uniforms − 6: close enough to a standard normal for a test.
+        (0..12)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 11) as f64 / (1u64 << 53) as f64
+            })
+            .sum::<f64>()
+            - 6.0
+    };
+    let mut pts = vec![CurvePoint {
+        step: 0,
+        loss: law.l_start,
+    }];
+    for s in (every..=lrs.len()).step_by(every) {
+        pts.push(CurvePoint {
+            step: s,
+            loss: law.loss(a.s1[s - 1], a.s2[s - 1]) + noise * gauss(),
+        });
+    }
+    pts
+}
+
+fn true_final(law: &LossLaw, planned: &[f64]) -> f64 {
+    let a = areas(planned, 1e-3, DEFAULT_DECAY);
+    law.loss(*a.s1.last().unwrap(), *a.s2.last().unwrap())
+}
+
+fn law_strategy() -> impl Strategy<Value = LossLaw> {
+    (
+        4.0f64..6.0,
+        -0.6f64..0.3,
+        5.0f64..400.0,
+        0.2f64..1.5,
+        0.0f64..0.004,
+    )
+        .prop_map(|(start, drop, s0, alpha, c)| LossLaw {
+            l_start: start,
+            l_inf: start + drop,
+            s0,
+            alpha,
+            c,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Noise-free: the pilot's law predicts the planned run's end (a different schedule, ten
+    /// times longer) closely.
+    #[test]
+    fn a_curve_from_the_law_is_recovered(law in law_strategy()) {
+        let total = 200;
+        let planned = linear_schedule(1e-3, total / 10, total);
+        let pilot = warmup_stable_decay(1e-3, 2, 6, 20);
+        let curve = pilot_curve(&law, &pilot, 2, 0.0, 1);
+        let f = forecast(&curve, &pilot, &planned, 1e-3, DEFAULT_DECAY, 0.8, 50, 7).unwrap();
+        let want = true_final(&law, &planned);
+        // The fit reproduces the pilot's own curve...
+        prop_assert!(f.rmse < 2e-3, "rmse {}", f.rmse);
+        // ...and the end of the planned run, within a small share of the total change.
+        let change = (want - law.l_start).abs().max(0.02);
+        prop_assert!((f.final_loss - want).abs() < 0.25 * change,
+            "predicted {} true {want} (start {})", f.final_loss, law.l_start);
+        prop_assert!(f.interval.0 <= f.final_loss && f.final_loss <= f.interval.1);
+    }
+}
+
+#[test]
+fn the_interval_widens_as_the_pilot_shrinks() {
+    let law = LossLaw {
+        l_start: 5.0,
+        l_inf: 4.6,
+        s0: 60.0,
+        alpha: 0.7,
+        c: 0.001,
+    };
+    let total = 400;
+    let planned = linear_schedule(1e-3, 40, total);
+    let widths: Vec<f64> = [10usize, 20, 40, 80]
+        .iter()
+        .map(|&n| {
+            let pilot = warmup_stable_decay(1e-3, n / 10, (3 * n) / 10, n);
+            let every = (n / 10).max(1);
+            let mut w = 0.0;
+            for seed in 0..6u64 {
+                let curve = pilot_curve(&law, &pilot, every, 0.004, seed);
+                let f = forecast(
+                    &curve,
+                    &pilot,
+                    &planned,
+                    1e-3,
+                    DEFAULT_DECAY,
+                    0.8,
+                    100,
+                    seed,
+                )
+                .unwrap();
+                w += f.interval.1 - f.interval.0;
+            }
+            w / 6.0
+        })
+        .collect();
+    for pair in widths.windows(2) {
+        assert!(
+            pair[0] > pair[1],
+            "interval widths by pilot length 10, 20, 40, 80: {widths:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_curves_are_errors() {
+    let lrs = vec![1e-3; 10];
+    let curve = [
+        CurvePoint { step: 0, loss: 5.0 },
+        CurvePoint { step: 5, loss: 4.9 },
+    ];
+    assert!(forecast(&curve, &lrs, &lrs, 1e-3, DEFAULT_DECAY, 0.8, 10, 1).is_err());
+    let beyond = [
+        CurvePoint { step: 0, loss: 5.0 },
+        CurvePoint { step: 5, loss: 4.9 },
+        CurvePoint { step: 8, loss: 4.8 },
+        CurvePoint {
+            step: 12,
+            loss: 4.7,
+        },
+    ];
+    assert!(forecast(&beyond, &lrs, &lrs, 1e-3, DEFAULT_DECAY, 0.8, 10, 1).is_err());
+    let no_start = [CurvePoint { step: 3, loss: 5.0 }];
+    assert!(forecast(&no_start, &lrs, &lrs, 1e-3, DEFAULT_DECAY, 0.8, 10, 1).is_err());
+}

@@ -1,0 +1,454 @@
+//! Pre-flight: a verdict *before* the full continued pretraining is paid for.
+//!
+//! Per domain: what the study measures before training (similarity, the base's test perplexity
+//! and its token profile), then a **pilot** — continued pretraining on the first share of the
+//! planned run's steps (`preflight.pilot_share`), on the same data order, batch and peak
+//! learning rate, with dense validation — whose curve fits the loss law of
+//! [`odyssey_perplexity::forecast`] (the scaling law with learning-rate annealing, shifted
+//! for continued pretraining). The law, evaluated at every step of the *planned* schedule,
+//! predicts the full run's validation curve and final loss with an interval; the test
+//! perplexity is predicted by the same relative change. The verdict is decided from the
+//! predicted numbers with the study's own rules, and the pilot's token-level decomposition of
+//! the test split says which tokens already get worse.
+//!
+//! The pilot has its own schedule: a pilot made of the planned run's first tenth would be all
+//! warm-up (10 % warm-up) and carry no information about the rest. It warms up over its own
+//! first tenth, holds the peak, and decays linearly to 0 over its last `decay_share`, so its
+//! curve shows both the forward term and the annealing term of the law; the law maps it to
+//! the planned schedule through the areas under the two learning-rate curves.
+
+use crate::adapt::blocks;
+use crate::config::{StudyConfig, TrainingSettings};
+use crate::domain::{relative_change_pct, DecompositionRecord};
+use crate::error::{Result, StudyError};
+use crate::verdict::{decide, Decision, Verdict, VerdictInputs};
+use odyssey_perplexity::forecast::{forecast, CurvePoint, Forecast, DEFAULT_DECAY};
+use odyssey_train::trainer::{
+    AdamWConfig, Duration, LrSchedule, ScheduleKind, Trainer, TrainerConfig, Warmup,
+};
+use odyssey_train::{AnyModel, CausalLm};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The planned run's length, as [`crate::adapt::continue_pretraining`] will train it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRun {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Warm-up steps.
+    pub warmup_steps: usize,
+    /// Training tokens.
+    pub tokens: usize,
+}
+
+/// Steps, warm-up and tokens of the run `settings` plan on `train` for `model`.
+pub fn planned_run(
+    model: &AnyModel,
+    train: &[u32],
+    settings: &TrainingSettings,
+) -> Result<PlannedRun> {
+    let block = settings.block_size.min(model.max_positions());
+    let b = blocks(train, block, settings.max_train_tokens)?;
+    let per_epoch = (b.tokens().len() / block)
+        .div_ceil(settings.batch_size)
+        .max(1);
+    let steps = ((settings.epochs * per_epoch as f64).ceil() as usize).max(1);
+    let warmup_steps = Warmup::Ratio(settings.warmup_ratio).steps(steps);
+    Ok(PlannedRun {
+        steps,
+        warmup_steps,
+        tokens: steps * settings.batch_size * block,
+    })
+}
+
+/// What the pilot did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PilotRecord {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Training tokens.
+    pub tokens: usize,
+    /// Its schedule, in words.
+    pub schedule: String,
+    /// Learning rate of each step.
+    pub lrs: Vec<f64>,
+    /// Validation loss (step 0 = the base) at every evaluation.
+    pub curve: Vec<CurvePoint>,
+    /// Validation tokens per evaluation.
+    pub valid_tokens: usize,
+    /// Tokens scored by all evaluations.
+    pub eval_tokens: usize,
+    /// Wall-clock seconds of the pilot's training and evaluations.
+    pub seconds: f64,
+}
+
+/// The base model's test NLL by token category (the token-level profile measured before
+/// training).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryProfile {
+    /// Category name.
+    pub category: String,
+    /// Test positions in it.
+    pub positions: usize,
+    /// Mean NLL of its positions under the base.
+    pub mean_nll: f64,
+    /// Its share of the base's total test NLL.
+    pub share_of_nll: f64,
+}
+
+/// The profile of `scores` by the default categories.
+pub fn category_profile(
+    scores: &odyssey_perplexity::ScoredCorpus,
+    tokenizer: &dyn odyssey_core::TokenizerHandle,
+) -> Vec<CategoryProfile> {
+    let cat = odyssey_perplexity::Categorizer::default();
+    let mut by: std::collections::BTreeMap<&'static str, (usize, f64)> = Default::default();
+    let mut total = 0.0;
+    for (&id, &nll) in scores.token_ids().iter().zip(scores.nlls()) {
+        let c = cat.classify(id, &tokenizer.token_text(id).unwrap_or_default());
+        let e = by.entry(c.as_str()).or_default();
+        e.0 += 1;
+        e.1 += f64::from(nll);
+        total += f64::from(nll);
+    }
+    by.into_iter()
+        .map(|(category, (n, sum))| CategoryProfile {
+            category: category.to_string(),
+            positions: n,
+            mean_nll: sum / n.max(1) as f64,
+            share_of_nll: if total > 0.0 { sum / total } else { 0.0 },
+        })
+        .collect()
+}
+
+/// The pre-flight prediction of one domain, made before its full run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightRecord {
+    /// Domain name.
+    pub name: String,
+    /// Fingerprint of the settings and inputs.
+    pub fingerprint: String,
+    /// Seconds since the Unix epoch when the prediction was made (before the full run).
+    pub made_at_unix: u64,
+    /// Similarity to the pretraining corpus (measured here when no full run follows; the full
+    /// run's record has it otherwise).
+    pub similarity: Option<crate::domain::SimilarityRecord>,
+    /// The base's test NLL by token category.
+    pub base_profile: Vec<CategoryProfile>,
+    /// The run it stands for.
+    pub planned: PlannedRun,
+    /// The pilot.
+    pub pilot: PilotRecord,
+    /// The fitted law and its prediction of the final validation loss.
+    pub forecast: Forecast,
+    /// The predicted validation perplexity at every planned step (index = step − 1).
+    pub predicted_valid_ppl: Vec<f64>,
+    /// The base's test perplexity.
+    pub base_test_ppl: f64,
+    /// Predicted test perplexity at the end of the planned run, with its interval.
+    pub predicted_test_ppl: (f64, f64, f64),
+    /// Predicted change in %, with its interval.
+    pub predicted_delta_pct: (f64, f64, f64),
+    /// The pilot model's change on the test split, token by token.
+    pub pilot_decomposition: DecompositionRecord,
+    /// The verdict from the predicted numbers.
+    pub verdict: Verdict,
+    /// The pilot's compute as a share of the planned run's training compute: its training
+    /// tokens plus a third of its evaluation tokens (a forward pass is about a third of a
+    /// training step), over the planned training tokens.
+    pub compute_share: f64,
+}
+
+/// Settings of the pilot derived from the plan.
+fn pilot_config(
+    settings: &TrainingSettings,
+    config: &StudyConfig,
+    planned: &PlannedRun,
+    out: &Path,
+) -> (TrainerConfig, usize, usize) {
+    let p = &config.preflight;
+    let steps = ((planned.steps as f64 * p.pilot_share).round() as usize).clamp(3, planned.steps);
+    let every = (steps / p.evals.max(1)).max(1);
+    let cfg = TrainerConfig {
+        lr: settings.lr,
+        adamw: AdamWConfig {
+            weight_decay: settings.weight_decay,
+            ..AdamWConfig::default()
+        },
+        schedule: ScheduleKind::WarmupStableDecay,
+        warmup: Warmup::Ratio(0.1),
+        decay: Warmup::Ratio(p.decay_share),
+        micro_batch_size: settings.batch_size,
+        max_grad_norm: Some(settings.max_grad_norm),
+        duration: Duration::Steps(steps),
+        seed: config.seed,
+        eval_every: Some(every),
+        eval_batch_size: settings.batch_size,
+        output_dir: Some(out.to_path_buf()),
+        save_every: Some(every),
+        keep_last: 1,
+        resume: true,
+        threads: (config.threads > 0).then_some(config.threads),
+        progress: true,
+        ..TrainerConfig::default()
+    };
+    (cfg, steps, every)
+}
+
+/// Train the pilot on `model` (in place) and fit the law; returns the pilot, the forecast and
+/// the predicted validation perplexity per planned step.
+pub fn run_pilot(
+    model: &mut AnyModel,
+    train: &[u32],
+    valid: &[u32],
+    config: &StudyConfig,
+    checkpoint_dir: &Path,
+    name: &str,
+) -> Result<(PlannedRun, PilotRecord, Forecast, Vec<f64>)> {
+    let settings = &config.training;
+    let planned = planned_run(model, train, settings)?;
+    let block = settings.block_size.min(model.max_positions());
+    let train_blocks = blocks(train, block, settings.max_train_tokens)?;
+    let valid_blocks = blocks(valid, block, config.preflight.valid_tokens)?;
+    let (cfg, steps, every) = pilot_config(settings, config, &planned, checkpoint_dir);
+    let schedule = format!(
+        "warm-up {} steps, peak lr {:.0e}, linear decay over the last {} of {steps} steps; validation every {every} steps",
+        Warmup::Ratio(0.1).steps(steps),
+        settings.lr,
+        Warmup::Ratio(config.preflight.decay_share).steps(steps)
+    );
+    let trainer = Trainer::new(cfg);
+    let stage = |what: &str| format!("{name}: pre-flight {what}");
+    let start = trainer
+        .evaluate(model, &valid_blocks)
+        .map_err(|e| StudyError::stage(stage("validation of the base"), e))?;
+    let report = trainer
+        .fit(model, &train_blocks, Some(&valid_blocks))
+        .map_err(|e| StudyError::stage(stage("pilot"), e))?;
+    let mut curve = vec![CurvePoint {
+        step: 0,
+        loss: start.loss,
+    }];
+    curve.extend(report.evals.iter().map(|e| CurvePoint {
+        step: e.step,
+        loss: e.eval.loss,
+    }));
+    let lrs: Vec<f64> = report.steps.iter().map(|s| s.lr).collect();
+    let planned_schedule = LrSchedule::new(
+        ScheduleKind::Linear,
+        Warmup::Ratio(settings.warmup_ratio),
+        planned.steps,
+    );
+    let planned_lrs: Vec<f64> = (0..planned.steps)
+        .map(|s| settings.lr * planned_schedule.factor(s))
+        .collect();
+    let f = forecast(
+        &curve,
+        &lrs,
+        &planned_lrs,
+        settings.lr,
+        DEFAULT_DECAY,
+        config.preflight.level,
+        config.preflight.bootstrap,
+        config.seed,
+    )
+    .map_err(|e| StudyError::Invalid(format!("{name}: pre-flight forecast: {e}")))?;
+    let areas = odyssey_perplexity::forecast::areas(&planned_lrs, settings.lr, DEFAULT_DECAY);
+    let predicted_valid_ppl = areas
+        .s1
+        .iter()
+        .zip(&areas.s2)
+        .map(|(&a, &b)| f.law.loss(a, b).exp())
+        .collect();
+    let eval_tokens = curve.len() * valid_blocks.tokens().len();
+    let pilot = PilotRecord {
+        steps,
+        tokens: report.tokens_seen as usize,
+        schedule,
+        lrs,
+        curve,
+        valid_tokens: valid_blocks.tokens().len(),
+        eval_tokens,
+        seconds: report.train_seconds,
+    };
+    Ok((planned, pilot, f, predicted_valid_ppl))
+}
+
+/// The pre-flight verdict from predicted numbers: the study's rules with the predicted test
+/// perplexity, the predicted validation curve (its best and last points) and the pilot's
+/// token decomposition extrapolated by the predicted change.
+pub fn preflight_verdict(
+    base_test_ppl: f64,
+    predicted_test_ppl: f64,
+    valid_start_ppl: f64,
+    predicted_valid_ppl: &[f64],
+    pilot: &DecompositionRecord,
+    pilot_test_ppl: f64,
+    config: &StudyConfig,
+) -> Verdict {
+    // The filtered perplexity moves by the pilot's filtered change, scaled to the predicted
+    // total change (in log space).
+    let scale = {
+        let pilot_log = (pilot_test_ppl / base_test_ppl).ln();
+        let pred_log = (predicted_test_ppl / base_test_ppl).ln();
+        if pilot_log.abs() > 1e-9 {
+            pred_log / pilot_log
+        } else {
+            1.0
+        }
+    };
+    let filtered_pred = pilot.base_ppl_filtered
+        * (pilot.adapted_ppl_filtered / pilot.base_ppl_filtered).powf(scale);
+    let (best_step, best) = predicted_valid_ppl
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, &v)| (i + 1, v))
+        .unwrap_or((0, f64::NAN));
+    let end = predicted_valid_ppl.last().copied().unwrap_or(f64::NAN);
+    let mut v = decide(
+        &VerdictInputs {
+            base_ppl: base_test_ppl,
+            adapted_ppl: predicted_test_ppl,
+            base_ppl_filtered: pilot.base_ppl_filtered,
+            adapted_ppl_filtered: filtered_pred,
+            filtered_set: pilot.filtered_set.clone(),
+            filtered_share: pilot.filtered_positions as f64 / pilot.positions.max(1) as f64,
+            valid_ppl_start: valid_start_ppl,
+            valid_ppl_best: (best, best_step),
+            valid_ppl_end: (end, predicted_valid_ppl.len()),
+            early_stop_step: None,
+            top_degrading: (
+                pilot.top_degrading_share_of_losses,
+                pilot
+                    .top_degrading
+                    .iter()
+                    .take(5)
+                    .map(|t| crate::summary::show_token(&t.text))
+                    .collect(),
+            ),
+        },
+        &config.verdict,
+    );
+    v.evidence[0] = format!(
+        "predicted test perplexity {:.2} → {:.2} ({:+.1} %) at the end of the planned run",
+        base_test_ppl,
+        predicted_test_ppl,
+        relative_change_pct(base_test_ppl, predicted_test_ppl)
+    );
+    v
+}
+
+/// Whether two decisions agree on what to do: adapt (in any form) or not.
+pub fn same_call(a: Decision, b: Decision) -> bool {
+    (a == Decision::DontAdapt) == (b == Decision::DontAdapt)
+}
+
+/// One domain's prediction next to its full run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightOutcome {
+    /// Domain name.
+    pub name: String,
+    /// Predicted final test perplexity and its interval.
+    pub predicted_test_ppl: (f64, f64, f64),
+    /// The full run's test perplexity.
+    pub actual_test_ppl: f64,
+    /// Whether the interval covers it.
+    pub covered: bool,
+    /// `|predicted − actual| / actual`.
+    pub abs_rel_error: f64,
+    /// Predicted and actual Δppl %.
+    pub delta_pct: (f64, f64),
+    /// Predicted and actual decision (the full run's before any mitigation).
+    pub decision: (Decision, Decision),
+    /// Whether they agree on adapt / don't adapt.
+    pub agree: bool,
+    /// The pilot's share of the full run's training compute.
+    pub compute_share: f64,
+}
+
+/// The predictions against the full runs, with the figures the acceptance asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightComparison {
+    /// Per domain.
+    pub outcomes: Vec<PreflightOutcome>,
+    /// Median `|predicted − actual| / actual` of the final test perplexity.
+    pub median_abs_rel_error: f64,
+    /// Share of outcomes the intervals cover.
+    pub coverage: f64,
+    /// The intervals' level.
+    pub level: f64,
+    /// Spearman ρ between predicted and actual Δppl % (with fewer than 3 domains: none).
+    pub spearman: Option<f64>,
+    /// Share of domains whose verdicts agree.
+    pub agreement: f64,
+    /// Largest pilot compute share.
+    pub max_compute_share: f64,
+}
+
+/// Set each prediction of `pre` against the full run of the same domain in `results`.
+pub fn compare(
+    pre: &[PreflightRecord],
+    results: &[crate::domain::DomainResult],
+    level: f64,
+) -> Option<PreflightComparison> {
+    let outcomes: Vec<PreflightOutcome> = pre
+        .iter()
+        .filter_map(|p| {
+            let d = results.iter().find(|d| d.name == p.name)?;
+            let actual = d.adapted.token_ppl;
+            let (pred, lo, hi) = p.predicted_test_ppl;
+            let actual_decision = d.plain_decision.unwrap_or(d.verdict.decision);
+            Some(PreflightOutcome {
+                name: p.name.clone(),
+                predicted_test_ppl: p.predicted_test_ppl,
+                actual_test_ppl: actual,
+                covered: lo <= actual && actual <= hi,
+                abs_rel_error: (pred - actual).abs() / actual,
+                delta_pct: (p.predicted_delta_pct.0, d.delta_ppl_pct()),
+                decision: (p.verdict.decision, actual_decision),
+                agree: same_call(p.verdict.decision, actual_decision),
+                compute_share: p.compute_share,
+            })
+        })
+        .collect();
+    if outcomes.is_empty() {
+        return None;
+    }
+    let n = outcomes.len() as f64;
+    let mut errors: Vec<f64> = outcomes.iter().map(|o| o.abs_rel_error).collect();
+    errors.sort_by(|a, b| a.total_cmp(b));
+    let median = if errors.len() % 2 == 1 {
+        errors[errors.len() / 2]
+    } else {
+        0.5 * (errors[errors.len() / 2 - 1] + errors[errors.len() / 2])
+    };
+    let spearman = (outcomes.len() >= 3)
+        .then(|| {
+            let xs: Vec<f64> = outcomes.iter().map(|o| o.delta_pct.0).collect();
+            let ys: Vec<f64> = outcomes.iter().map(|o| o.delta_pct.1).collect();
+            odyssey_similarity::stats::correlation_test(
+                odyssey_similarity::stats::CorrelationMethod::Spearman,
+                &xs,
+                &ys,
+                &odyssey_similarity::stats::InferenceConfig {
+                    bootstrap_replicates: 0,
+                    permutations: 0,
+                    level: 0.95,
+                    seed: 0,
+                },
+            )
+            .ok()
+            .map(|t| t.coefficient.estimate)
+        })
+        .flatten();
+    Some(PreflightComparison {
+        median_abs_rel_error: median,
+        coverage: outcomes.iter().filter(|o| o.covered).count() as f64 / n,
+        level,
+        spearman,
+        agreement: outcomes.iter().filter(|o| o.agree).count() as f64 / n,
+        max_compute_share: outcomes.iter().map(|o| o.compute_share).fold(0.0, f64::max),
+        outcomes,
+    })
+}
