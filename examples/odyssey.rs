@@ -75,6 +75,19 @@ struct Args {
     /// Pre-flight only: predict every domain's outcome from its pilot and stop (no full runs).
     #[arg(long)]
     preflight_only: bool,
+    /// Data-parallel continued pretraining: this many ranks on this machine, launched by
+    /// torchrun (Gloo on CPU, NCCL on GPU); 0 (the default) trains in this process.
+    #[arg(long)]
+    nproc_per_node: Option<usize>,
+    /// Machines taking part (with --nproc-per-node; every machine runs the same command).
+    #[arg(long)]
+    nnodes: Option<usize>,
+    /// This machine's rank (0 runs the study and writes the report).
+    #[arg(long)]
+    node_rank: Option<usize>,
+    /// HOST:PORT of machine 0's rendezvous (with --nnodes > 1).
+    #[arg(long)]
+    rdzv_endpoint: Option<String>,
     /// When to retrain with mitigations: never, when_needed or always.
     #[arg(long, value_parser = parse_mitigations)]
     mitigations: Option<odyssey::study::config::MitigationPolicy>,
@@ -165,6 +178,10 @@ fn main() -> anyhow::Result<()> {
         cfg.preflight.full_run = !args.preflight_only;
     }
     set!(cfg.mitigations.run, args.mitigations);
+    set!(cfg.training.distributed.nproc_per_node, args.nproc_per_node);
+    set!(cfg.training.distributed.nnodes, args.nnodes);
+    set!(cfg.training.distributed.node_rank, args.node_rank);
+    set!(cfg.training.distributed.rdzv_endpoint, args.rdzv_endpoint);
     set!(cfg.similarity.domain_samples, args.domain_samples);
     set!(cfg.similarity.pretraining_samples, args.pretraining_samples);
     set!(cfg.threads, args.threads);

@@ -116,9 +116,11 @@ pub fn continue_pretraining_masked(
     let start = trainer
         .evaluate(model, &valid_blocks)
         .map_err(|e| StudyError::stage(stage("validation perplexity of the base"), e))?;
-    let report = trainer
-        .fit(model, &train_blocks, Some(&valid_blocks))
-        .map_err(|e| StudyError::stage(stage("continued pretraining"), e))?;
+    let report = match settings.distributed.launch() {
+        Some(dist) => trainer.fit_distributed(model, &train_blocks, Some(&valid_blocks), &dist),
+        None => trainer.fit(model, &train_blocks, Some(&valid_blocks)),
+    }
+    .map_err(|e| StudyError::stage(stage("continued pretraining"), e))?;
     let mut valid_ppl = vec![CurvePoint {
         step: 0,
         tokens: 0,

@@ -42,10 +42,38 @@ pub fn correlations(
     domains: &[DomainResult],
     config: &StudyConfig,
 ) -> Result<Vec<CorrelationRecord>> {
+    let ys: Vec<f64> = domains.iter().map(|d| d.delta_ppl_pct()).collect();
+    correlate(domains, &ys, config)
+}
+
+/// Correlations of each domain's change *beyond the control arm* (its Δppl % minus the
+/// control's on the same test tokens, in points: the negative of its own effect) with each
+/// similarity measure; empty without a control arm or with fewer than [`MIN_DOMAINS`] domains.
+/// The paper's finding reads here as a positive correlation: the more similar a domain, the
+/// less its own text does beyond generic text.
+pub fn own_effect_correlations(
+    domains: &[DomainResult],
+    config: &StudyConfig,
+) -> Result<Vec<CorrelationRecord>> {
+    let Some(ys) = domains
+        .iter()
+        .map(|d| d.control.map(|c| -c.own_effect_pp))
+        .collect::<Option<Vec<f64>>>()
+    else {
+        return Ok(Vec::new());
+    };
+    correlate(domains, &ys, config)
+}
+
+fn correlate(
+    domains: &[DomainResult],
+    ys: &[f64],
+    config: &StudyConfig,
+) -> Result<Vec<CorrelationRecord>> {
     if domains.len() < MIN_DOMAINS {
         return Ok(Vec::new());
     }
-    let ys: Vec<f64> = domains.iter().map(|d| d.delta_ppl_pct()).collect();
+    let ys = ys.to_vec();
     let inference = InferenceConfig {
         bootstrap_replicates: 2000,
         permutations: 10_000,

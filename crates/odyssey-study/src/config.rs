@@ -209,6 +209,66 @@ pub struct TrainingSettings {
     pub stop_early: bool,
     /// What to keep of a domain's checkpoints once the domain is finished.
     pub checkpoints: CheckpointPolicy,
+    /// Data-parallel continued pretraining through torch.distributed (torchrun).
+    pub distributed: DistributedSettings,
+}
+
+/// Data-parallel continued pretraining: with `nproc_per_node` ≥ 1 every continued-pretraining
+/// run is handed to `torchrun` (HF's Trainer under DDP: Gloo on CPU, NCCL on GPU; see
+/// `odyssey_train::trainer::Distributed`); 0 keeps it in this process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistributedSettings {
+    /// Ranks on this machine (0: train in this process).
+    pub nproc_per_node: usize,
+    /// Machines.
+    pub nnodes: usize,
+    /// This machine's rank (0 runs the study; the others only train).
+    pub node_rank: usize,
+    /// `HOST:PORT` of machine 0 (needed when `nnodes > 1`).
+    pub rdzv_endpoint: String,
+    /// Seconds a collective may wait before the job fails.
+    pub timeout_s: u64,
+    /// The Python whose `torchrun` launches the ranks (empty: `$ODYSSEY_PYTHON`, or the one
+    /// the set-up named when Odyssey was built).
+    pub python: PathBuf,
+}
+
+impl Default for DistributedSettings {
+    fn default() -> Self {
+        DistributedSettings {
+            nproc_per_node: 0,
+            nnodes: 1,
+            node_rank: 0,
+            rdzv_endpoint: String::new(),
+            timeout_s: 300,
+            python: PathBuf::new(),
+        }
+    }
+}
+
+impl DistributedSettings {
+    /// The launch settings, or `None` for in-process training.
+    pub fn launch(&self) -> Option<odyssey_train::trainer::Distributed> {
+        if self.nproc_per_node == 0 {
+            return None;
+        }
+        let python = if self.python.as_os_str().is_empty() {
+            std::env::var_os("ODYSSEY_PYTHON")
+                .map(PathBuf::from)
+                .or_else(|| option_env!("ODYSSEY_PYTHON").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("python3"))
+        } else {
+            self.python.clone()
+        };
+        Some(odyssey_train::trainer::Distributed {
+            nnodes: self.nnodes,
+            node_rank: self.node_rank,
+            rdzv_endpoint: (!self.rdzv_endpoint.is_empty()).then(|| self.rdzv_endpoint.clone()),
+            timeout_s: self.timeout_s,
+            ..odyssey_train::trainer::Distributed::local(self.nproc_per_node, &python)
+        })
+    }
 }
 
 /// What the study keeps of a domain's checkpoints. While a domain trains, the trainer keeps
@@ -313,6 +373,7 @@ impl Default for TrainingSettings {
             patience: 2,
             stop_early: false,
             checkpoints: CheckpointPolicy::Resume,
+            distributed: DistributedSettings::default(),
         }
     }
 }
@@ -443,6 +504,32 @@ impl StudyConfig {
         }
         if v.top_k_tokens == 0 {
             return bad("verdict.top_k_tokens must be >= 1".into());
+        }
+        let d = &t.distributed;
+        if d.nproc_per_node > 0 {
+            if d.nnodes == 0 || d.node_rank >= d.nnodes {
+                return bad(format!(
+                    "training.distributed: node_rank {} must be below nnodes {}",
+                    d.node_rank, d.nnodes
+                ));
+            }
+            if t.batch_size % (d.nproc_per_node * d.nnodes) != 0 {
+                return bad(format!(
+                    "training.batch_size {} must be a multiple of the {} ranks of training.distributed",
+                    t.batch_size,
+                    d.nproc_per_node * d.nnodes
+                ));
+            }
+            if d.nnodes > 1 && d.rdzv_endpoint.is_empty() {
+                return bad("training.distributed.rdzv_endpoint is needed with nnodes > 1".into());
+            }
+            if d.nnodes > 1
+                && (self.control.enabled
+                    || self.preflight.enabled
+                    || self.mitigations.run != MitigationPolicy::Never)
+            {
+                return bad("on several machines the study runs its plain continued pretraining only: set control.enabled = false, preflight.enabled = false and mitigations.run = \"never\"".into());
+            }
         }
         let p = &self.preflight;
         let preflight_ok = p.pilot_share > 0.0

@@ -117,6 +117,14 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
     let out = OutputLayout::new(&config.out);
     out.prepare()?;
 
+    if let Some(d) = config
+        .training
+        .distributed
+        .launch()
+        .filter(|d| d.node_rank > 0)
+    {
+        return run_worker(config, device, &corpora, &tokenizer, &names, &out, &d);
+    }
     let model_fp = fingerprint_path(&config.model)?;
     let pre_fp = fingerprint_path(&config.pretraining_corpus)?;
     let settings_fp = config.result_fingerprint();
@@ -242,6 +250,8 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
 
     order_by_similarity(&mut results);
     let corr = correlations(&results, config)?;
+    let own_effect_correlations = crate::analysis::own_effect_correlations(&results, config)?;
+    let own_effect_correlations_for_report = own_effect_correlations.clone();
     let shared = shared_degrading_tokens(&results);
     let tol = config.verdict.degradation_tolerance_pct;
     let report = StudyReport {
@@ -250,12 +260,31 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
         model: format!("{} ({})", config.model.display(), model_description),
         device: describe_device(device),
         any_degraded: results.iter().any(|d| d.degraded(tol)),
-        findings: findings(&results, &corr, &shared, tol),
+        findings: {
+            let mut f = findings(&results, &corr, &shared, tol);
+            if let Some(c) = own_effect_correlations.first() {
+                f.push(format!(
+                    "Beyond the control arm, the change (Δppl domain − Δppl control) against {} over {} domains: Spearman ρ = {:.2} (permutation p = {:.3}), Pearson r = {:.2}: {}.",
+                    c.measure,
+                    c.n,
+                    c.spearman.estimate.value,
+                    c.spearman.p_value,
+                    c.pearson.estimate.value,
+                    if c.spearman.estimate.value > 0.0 {
+                        "the more similar a domain, the less its own text did beyond generic text, as in the paper"
+                    } else {
+                        "the more similar a domain, the more its own text did beyond generic text"
+                    }
+                ));
+            }
+            f
+        },
         shared_degrading_tokens: shared,
         correlations: corr,
         domains: results,
         resumed,
         control: control.map(|c| c.summary),
+        own_effect_correlations: own_effect_correlations_for_report,
         memory: Some(memory),
         preflight: preflights,
         preflight_comparison,
@@ -270,6 +299,65 @@ pub fn run_study(config: &StudyConfig) -> Result<StudyReport> {
     crate::report::json::write_report(out.root(), &report)?;
     crate::report::markdown::write_report(out.root(), &report)?;
     Ok(report)
+}
+
+/// Machine `node_rank > 0` of a study on several machines: it takes part in every domain's
+/// continued pretraining (machine 0 runs the rest of the study and writes the report) and
+/// returns a report without domains.
+fn run_worker(
+    config: &StudyConfig,
+    device: Device,
+    corpora: &Corpora,
+    tokenizer: &odyssey_corpus::HfTokenizer,
+    names: &[String],
+    out: &OutputLayout,
+    dist: &odyssey_train::trainer::Distributed,
+) -> Result<StudyReport> {
+    let started = Instant::now();
+    for (i, name) in names.iter().enumerate() {
+        eprintln!(
+            "[{}/{}] {name}: continued pretraining (machine {} of {})",
+            i + 1,
+            names.len(),
+            dist.node_rank,
+            dist.nnodes
+        );
+        let data = corpora.domain_data(name, tokenizer)?;
+        let mut model = load_model(&config.model, device)?;
+        continue_pretraining(
+            &mut model,
+            &data.train_tokens,
+            &data.valid_tokens,
+            &config.training,
+            config.seed,
+            config.threads,
+            &out.checkpoints(name),
+            name,
+        )?;
+    }
+    Ok(StudyReport {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config: config.clone(),
+        model: config.model.display().to_string(),
+        device: describe_device(device),
+        domains: Vec::new(),
+        correlations: Vec::new(),
+        any_degraded: false,
+        findings: vec![format!(
+            "Machine {} of {}: took part in the continued pretraining of {} domains; machine 0 holds the results.",
+            dist.node_rank,
+            dist.nnodes,
+            names.len()
+        )],
+        shared_degrading_tokens: Vec::new(),
+        resumed: Vec::new(),
+        control: None,
+        own_effect_correlations: Vec::new(),
+        memory: None,
+        preflight: Vec::new(),
+        preflight_comparison: None,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// What every domain of a run shares.

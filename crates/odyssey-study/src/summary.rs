@@ -75,6 +75,10 @@ pub struct StudyReport {
     /// The memory the run was estimated to need before it started, and what was available.
     #[serde(default)]
     pub memory: Option<crate::memory::MemoryRecord>,
+    /// Correlations of each domain's change beyond the control arm with each similarity
+    /// measure (with a control arm and at least 3 domains).
+    #[serde(default)]
+    pub own_effect_correlations: Vec<CorrelationRecord>,
     /// The pre-flight predictions, made before the full runs.
     #[serde(default)]
     pub preflight: Vec<crate::preflight::PreflightRecord>,

@@ -590,3 +590,32 @@ fn preflight_predicts_before_the_full_run_and_is_compared_with_it() {
     assert!(!dir.path().join("only/checkpoints/wiki_music").exists());
     assert!(dir.path().join("only/report.md").is_file());
 }
+
+#[test]
+fn continued_pretraining_runs_on_two_torchrun_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    cfg.only_domains = vec!["arxiv_cs".into()];
+    cfg.mitigations.run = odyssey_study::config::MitigationPolicy::Never;
+    cfg.training.distributed.nproc_per_node = 2;
+    let report = run_study(&cfg).unwrap();
+    let d = &report.domains[0];
+    assert_eq!(d.training.steps, 4);
+    assert!(d.training.train_loss.iter().all(|p| p.value.is_finite()));
+    assert!(d.adapted.token_ppl.is_finite() && d.adapted.token_ppl != d.base.token_ppl);
+    let handoff = dir.path().join("checkpoints/arxiv_cs/handoff");
+    assert!(handoff.join("launch.json").is_file() && handoff.join("hf/final").is_dir());
+    // The same study in this process: the same steps and close numbers (the hand-off runs HF's
+    // Trainer on the same blocks in the same order).
+    let mut local = tiny_config(&dir.path().join("local"));
+    local.only_domains = cfg.only_domains.clone();
+    local.mitigations.run = odyssey_study::config::MitigationPolicy::Never;
+    let l = run_study(&local).unwrap();
+    let rel = (l.domains[0].adapted.token_ppl / d.adapted.token_ppl - 1.0).abs();
+    assert!(
+        rel < 5e-3,
+        "{} vs {}",
+        l.domains[0].adapted.token_ppl,
+        d.adapted.token_ppl
+    );
+}

@@ -309,6 +309,7 @@ proptest! {
             resumed: Vec::new(),
             control: None,
             memory: None,
+            own_effect_correlations: Vec::new(),
             preflight: Vec::new(),
             preflight_comparison: None,
             seconds: f64::NAN,

@@ -94,9 +94,12 @@ fn shape(cfg: &ModelConfig) -> (u64, u64, u64, u64, u64) {
                 layer += q + kv;
             }
             let params = v * h + lm_head + l * layer + h;
-            // Norm inputs and outputs, q/k/v before and after the rotation, the attention
-            // output, residuals; gate, up, the activation and its product.
-            let per_token = 6 * h + 3 * q + 4 * kv + 4 * i;
+            // What autograd keeps per token and layer in these networks: the two RMSNorms'
+            // inputs, inverse roots and outputs (6h); the queries through the rotation, the
+            // attention kernel, its output's copy and the output projection's input (6q); keys
+            // and values through the rotation and the kernel (4kv); the MLP's gate, up,
+            // activation and product (4i).
+            let per_token = 6 * h + 6 * q + 4 * kv + 4 * i;
             (params, l, h, per_token, v)
         }
     }

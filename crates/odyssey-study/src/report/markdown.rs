@@ -160,7 +160,7 @@ pub fn render(r: &StudyReport) -> String {
             "| domain | Δ ppl, domain run | Δ ppl, control run | own effect (pp) | reading |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|");
-        for (d, c) in with_control {
+        for (d, c) in &with_control {
             let _ = writeln!(
                 s,
                 "| {} | {:+.2} % | {:+.2} % | {:+.2} | {} |",
@@ -174,6 +174,30 @@ pub fn render(r: &StudyReport) -> String {
                     "the domain helped beyond generic text"
                 }
             );
+        }
+        if !r.own_effect_correlations.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nThe change beyond the control (Δppl domain − Δppl control, in points; positive: the domain's own text did less than generic text) against similarity — the paper's finding reads here as a positive correlation:\n"
+            );
+            let _ = writeln!(
+                s,
+                "| similarity measure | n | Pearson r | Spearman ρ (p) | Kendall τ (p) |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|");
+            for c in &r.own_effect_correlations {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.2} | {:.2} ({:.3}) | {:.2} ({:.3}) |",
+                    c.measure,
+                    c.n,
+                    c.pearson.estimate.value,
+                    c.spearman.estimate.value,
+                    c.spearman.p_value,
+                    c.kendall.estimate.value,
+                    c.kendall.p_value
+                );
+            }
         }
     }
     super::sections::preflight(&mut s, r);
@@ -342,6 +366,7 @@ mod tests {
             control: None,
             domains,
             memory: None,
+            own_effect_correlations: Vec::new(),
             preflight: Vec::new(),
             preflight_comparison: None,
             seconds: 1.0,

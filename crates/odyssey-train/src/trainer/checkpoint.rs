@@ -279,6 +279,31 @@ pub fn folder_bytes(dir: &Path) -> u64 {
 /// training), without its optimizer state, and no other checkpoint. Returns the bytes freed.
 pub fn compact_finished_run(output_dir: &Path) -> Result<u64, TrainerError> {
     let before = folder_bytes(output_dir);
+    // A distributed run's HF checkpoints: the newest stays (without its optimizer state; the
+    // final weights are in `final/`), the others go.
+    let hf = output_dir.join("handoff").join("hf");
+    if hf.is_dir() {
+        let mut steps: Vec<(usize, std::path::PathBuf)> = std::fs::read_dir(&hf)
+            .map_err(TrainerError::io(&hf))?
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_prefix("checkpoint-")
+                    .and_then(|s| s.parse().ok())
+                    .map(|s| (s, e.path()))
+            })
+            .collect();
+        steps.sort();
+        if let Some((_, newest)) = steps.pop() {
+            for (_, p) in steps {
+                std::fs::remove_dir_all(&p).map_err(TrainerError::io(&p))?;
+            }
+            let opt = newest.join("optimizer.pt");
+            if opt.exists() {
+                std::fs::remove_file(&opt).map_err(TrainerError::io(&opt))?;
+            }
+        }
+    }
     let mut all = list_checkpoints(output_dir)?;
     let Some((_, newest)) = all.pop() else {
         return Ok(0);

@@ -18,7 +18,7 @@ use crate::model::IGNORE_INDEX;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Device, Tensor};
 
 /// Trains a [`CausalLm`] on packed token blocks: pretraining from scratch or continued
 /// pretraining, depending only on the weights the model starts from.
@@ -107,6 +107,9 @@ impl Trainer {
 
     /// Mean next-token loss and perplexity of `model` over all blocks of `blocks` (dropout
     /// off, no gradients). With ignored token ids configured, the masked loss is reported too.
+    /// Each target's log-probability comes from [`CausalLm::target_log_probs`], which `Lm`
+    /// computes over chunks of positions: an evaluation during training holds one chunk of
+    /// logits next to the optimizer state, not a batch's.
     pub fn evaluate(
         &self,
         model: &dyn CausalLm,
@@ -122,21 +125,15 @@ impl Trainer {
             for chunk in idx.chunks(self.cfg.eval_batch_size) {
                 let (inputs, labels, _) = batch_arrays(blocks, chunk, &[]);
                 let x = ids_tensor(&inputs, chunk.len(), device)?;
-                let logits = model.forward_t(&x, false);
-                let v = logits.size().last().copied().unwrap_or(0);
-                let y = ids_tensor(&labels, chunk.len(), device)?;
-                let per_token = logits
-                    .f_to_kind(Kind::Float)
-                    .and_then(|l| l.f_view([-1, v]))
-                    .and_then(|l| {
-                        l.f_cross_entropy_loss::<Tensor>(
-                            &y.view([-1]),
-                            None,
-                            Reduction::None,
-                            IGNORE_INDEX,
-                            0.0,
-                        )
-                    })
+                // Ignored labels (none here but the padding of short blocks) are gathered as
+                // id 0 and left out below.
+                let safe: Vec<i64> = labels
+                    .iter()
+                    .map(|&l| if l == IGNORE_INDEX { 0 } else { l })
+                    .collect();
+                let y = ids_tensor(&safe, chunk.len(), device)?;
+                let per_token = (-model.target_log_probs(&x, &y))
+                    .f_reshape([-1])
                     .and_then(|l| l.f_to_device(Device::Cpu))
                     .map_err(TrainerError::torch("scoring a validation batch"))?;
                 let losses = Vec::<f32>::try_from(&per_token)
