@@ -520,6 +520,9 @@ impl StudyConfig {
                     d.nproc_per_node * d.nnodes
                 ));
             }
+            if t.stop_early {
+                return bad("training.stop_early runs in-process only: a distributed run trains to its planned end (set stop_early = false or training.distributed.nproc_per_node = 0)".into());
+            }
             if d.nnodes > 1 && d.rdzv_endpoint.is_empty() {
                 return bad("training.distributed.rdzv_endpoint is needed with nnodes > 1".into());
             }

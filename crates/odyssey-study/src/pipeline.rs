@@ -804,6 +804,8 @@ fn preflight_domain(
     );
     let compute_share =
         (pilot.tokens as f64 + pilot.eval_tokens as f64 / 3.0) / planned.tokens.max(1) as f64;
+    let total_share =
+        compute_share + pilot_scores.metrics().tokens as f64 / 3.0 / planned.tokens.max(1) as f64;
     Ok(PreflightRecord {
         name: name.to_string(),
         fingerprint: fingerprint.to_string(),
@@ -823,6 +825,7 @@ fn preflight_domain(
         pilot_decomposition: decomposition,
         verdict,
         compute_share,
+        total_share,
     })
 }
 

@@ -157,6 +157,11 @@ pub struct PreflightRecord {
     /// tokens plus a third of its evaluation tokens (a forward pass is about a third of a
     /// training step), over the planned training tokens.
     pub compute_share: f64,
+    /// `compute_share` plus the pilot model's pass over the test split (the token
+    /// decomposition of the pilot), also counted as a third of a training token each: all the
+    /// pre-flight spends beyond what the study measures before training anyway.
+    #[serde(default, with = "odyssey_core::json::float")]
+    pub total_share: f64,
 }
 
 /// Settings of the pilot derived from the plan.
@@ -365,6 +370,9 @@ pub struct PreflightOutcome {
     pub agree: bool,
     /// The pilot's share of the full run's training compute.
     pub compute_share: f64,
+    /// With the pilot's pass over the test split (see [`PreflightRecord::total_share`]).
+    #[serde(default, with = "odyssey_core::json::float")]
+    pub total_share: f64,
 }
 
 /// The predictions against the full runs, with the figures the acceptance asks for.
@@ -384,6 +392,9 @@ pub struct PreflightComparison {
     pub agreement: f64,
     /// Largest pilot compute share.
     pub max_compute_share: f64,
+    /// Largest total share (the pilot's test-split pass included).
+    #[serde(default, with = "odyssey_core::json::float")]
+    pub max_total_share: f64,
 }
 
 /// Set each prediction of `pre` against the full run of the same domain in `results`.
@@ -409,6 +420,7 @@ pub fn compare(
                 decision: (p.verdict.decision, actual_decision),
                 agree: same_call(p.verdict.decision, actual_decision),
                 compute_share: p.compute_share,
+                total_share: p.total_share,
             })
         })
         .collect();
@@ -449,6 +461,7 @@ pub fn compare(
         spearman,
         agreement: outcomes.iter().filter(|o| o.agree).count() as f64 / n,
         max_compute_share: outcomes.iter().map(|o| o.compute_share).fold(0.0, f64::max),
+        max_total_share: outcomes.iter().map(|o| o.total_share).fold(0.0, f64::max),
         outcomes,
     })
 }

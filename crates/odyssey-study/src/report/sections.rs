@@ -65,7 +65,7 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
     );
     let _ = writeln!(
         s,
-        "| domain | pilot steps / planned | compute share | base test ppl | predicted test ppl [interval] | predicted Δ | pre-flight verdict | tokens already worse (share of NLL increases) |"
+        "| domain | pilot steps / planned | compute share (with the pilot's test pass) | base test ppl | predicted test ppl [interval] | predicted Δ | pre-flight verdict | tokens already worse (share of NLL increases) |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for f in &r.preflight {
@@ -78,11 +78,12 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
             .collect();
         let _ = writeln!(
             s,
-            "| {} | {} / {} | {:.1} % | {:.2} | {:.2} [{:.2}, {:.2}] | {:+.1} % | {} | {} ({:.0} %) |",
+            "| {} | {} / {} | {:.1} % ({:.1} %) | {:.2} | {:.2} [{:.2}, {:.2}] | {:+.1} % | {} | {} ({:.0} %) |",
             f.name,
             f.pilot.steps,
             f.planned.steps,
             100.0 * f.compute_share,
+            100.0 * f.total_share,
             f.base_test_ppl,
             f.predicted_test_ppl.0,
             f.predicted_test_ppl.1,
@@ -120,13 +121,14 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
         }
         let _ = writeln!(
             s,
-            "\nMedian |predicted − actual| / actual: {:.2} %; {:.0} % intervals cover {:.0} % of outcomes; Spearman ρ of predicted and actual Δppl %: {}; verdicts agree in {:.0} % of domains; the pilot cost at most {:.1} % of a full run's training compute.\n",
+            "\nMedian |predicted − actual| / actual: {:.2} %; {:.0} % intervals cover {:.0} % of outcomes; Spearman ρ of predicted and actual Δppl %: {}; verdicts agree in {:.0} % of domains; the pilot cost at most {:.1} % of a full run's training compute ({:.1} % with its pass over the test split).\n",
             100.0 * c.median_abs_rel_error,
             100.0 * c.level,
             100.0 * c.coverage,
             c.spearman.map_or("– (fewer than 3 domains)".into(), |v| format!("{v:.2}")),
             100.0 * c.agreement,
-            100.0 * c.max_compute_share
+            100.0 * c.max_compute_share,
+            100.0 * c.max_total_share
         );
         let _ = writeln!(s, "![pre-flight vs full runs](plots/preflight.svg)");
     }

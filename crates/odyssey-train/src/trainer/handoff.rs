@@ -78,7 +78,16 @@ impl Distributed {
         self.nproc_per_node * self.nnodes
     }
 
-    fn command(&self, script: &Path, launch: &Path) -> Command {
+    /// libtorch threads of each rank: the trainer's `threads` (or the machine's cores) shared
+    /// evenly among this machine's ranks, at least one.
+    pub fn threads_per_rank(&self, threads: Option<usize>) -> usize {
+        let cores = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        (cores / self.nproc_per_node.max(1)).max(1)
+    }
+
+    fn command(&self, script: &Path, launch: &Path, threads_per_rank: usize) -> Command {
         let mut c = Command::new(&self.torchrun);
         c.arg(format!("--nproc-per-node={}", self.nproc_per_node))
             .arg(format!("--nnodes={}", self.nnodes))
@@ -96,7 +105,8 @@ impl Distributed {
             }
         }
         c.arg(script).arg(launch);
-        c.env("OMP_NUM_THREADS", "1").env("HF_HUB_OFFLINE", "1");
+        c.env("OMP_NUM_THREADS", threads_per_rank.to_string())
+            .env("HF_HUB_OFFLINE", "1");
         c
     }
 }
@@ -147,6 +157,12 @@ impl Trainer {
                     "{} blocks per micro-batch cannot be split over {world} ranks",
                     cfg.micro_batch_size
                 ),
+            ));
+        }
+        if cfg.early_stopping.is_some() {
+            return Err(TrainerError::config(
+                "early_stopping",
+                "a distributed run trains to its planned end; early stopping runs in-process only",
             ));
         }
         if cfg.schedule != ScheduleKind::Linear {
@@ -254,7 +270,7 @@ impl Trainer {
         let log_path = work.join("torchrun.log");
         let log_file = std::fs::File::create(&log_path).map_err(TrainerError::io(&log_path))?;
         let mut child = dist
-            .command(&script, &launch)
+            .command(&script, &launch, dist.threads_per_rank(cfg.threads))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -286,7 +302,7 @@ impl Trainer {
                 };
                 let step = ev["step"].as_u64().unwrap_or(0) as usize;
                 match ev["event"].as_str() {
-                    Some("train") => {
+                    Some("train") if (1..=total_steps).contains(&step) => {
                         let blocks: Vec<usize> =
                             order[(step - 1) * global..(step * global).min(order.len())].to_vec();
                         let rec = StepRecord {
