@@ -3,8 +3,8 @@
 //! The law is the scaling law with learning-rate annealing of Tissue et al. (2024), which
 //! predicts the loss at any step of any schedule from two areas under the learning-rate curve:
 //! the *forward area* `S1(s) = Σ_{i≤s} η_i` and the *annealing area*
-//! `S2(s) = Σ_{i≤s} m_i` with `m_i = λ·m_{i−1} + (η_{i−1} − η_i)` (a momentum of the decrease
-//! of the rate), `L(s) = L0 + A·S1^(−α) − C·S2`. Continued pretraining starts from a trained
+//! `S2(s) = Σ_{i≤s} m_i` with `m_i = λ·m_{i−1} + max(η_{i−1} − η_i, 0)` (a momentum of the
+//! decrease of the rate; the rise of a warm-up does not count), `L(s) = L0 + A·S1^(−α) − C·S2`. Continued pretraining starts from a trained
 //! model whose loss `L(0)` on the domain is measured before the first step, so the power law
 //! is shifted by an effective prior area `S0` (the part of the curve pretraining already
 //! walked; Wang et al. 2025 model continual pretraining the same way) and anchored there:
@@ -53,7 +53,10 @@ pub fn areas(lrs: &[f64], peak: f64, decay: f64) -> Areas {
     for (i, &lr) in lrs.iter().enumerate() {
         let eta = lr / peak;
         if i > 0 {
-            m = decay * m + (prev - eta);
+            // Only decreases of the rate anneal: a warm-up is not negative annealing (it
+            // would otherwise leave S2 negative for the rest of the run and read every
+            // later decay as a smaller gain).
+            m = decay * m + (prev - eta).max(0.0);
         }
         prev = eta;
         s1 += eta;
@@ -367,6 +370,18 @@ mod tests {
         // A drop from the peak to half accumulates annealing area from then on.
         let b = areas(&[1.0, 1.0, 0.5, 0.5], 1.0, 1.0);
         assert_eq!(b.s2, vec![0.0, 0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn a_warm_up_is_not_negative_annealing() {
+        // Warm-up to the peak, hold, then one drop: S2 is zero until the drop, and the drop
+        // counts as much as it would without the warm-up.
+        let a = areas(&[0.0, 0.5, 1.0, 1.0, 0.5], 1.0, 1.0);
+        assert_eq!(a.s2, vec![0.0, 0.0, 0.0, 0.0, 0.5]);
+        let planned = linear_schedule(1.0, 10, 100);
+        let b = areas(&planned, 1.0, DEFAULT_DECAY);
+        assert!(b.s2.iter().all(|&x| x >= 0.0));
+        assert!(b.s2[..10].iter().all(|&x| x == 0.0));
     }
 
     #[test]

@@ -80,7 +80,8 @@ pub struct PreflightSettings {
     pub evals: usize,
     /// Share of the pilot's steps over which its learning rate decays to 0.
     pub decay_share: f64,
-    /// Validation tokens per pilot evaluation.
+    /// Validation tokens per pilot evaluation: whole blocks spread evenly over the full run's
+    /// validation tokens (`training.max_valid_tokens`).
     pub valid_tokens: usize,
     /// Level of the prediction intervals.
     pub level: f64,

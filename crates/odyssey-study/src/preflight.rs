@@ -200,6 +200,34 @@ fn pilot_config(
     (cfg, steps, every)
 }
 
+/// `want` tokens of whole blocks of `block` spread evenly over the first `window` tokens of
+/// `valid` (0: all of them; `want` 0: every block): the pilot validates on a sample of the very
+/// tokens the full run validates on, not on their beginning, which in a domain of long
+/// documents is the opening of one document.
+pub fn spread_blocks(valid: &[u32], block: usize, window: usize, want: usize) -> Vec<u32> {
+    let block = block.max(1);
+    let n = if window > 0 {
+        valid.len().min(window.max(block))
+    } else {
+        valid.len()
+    };
+    let total = n / block;
+    if total == 0 {
+        return valid[..n].to_vec();
+    }
+    let k = if want == 0 {
+        total
+    } else {
+        (want / block).clamp(1, total)
+    };
+    (0..k)
+        .flat_map(|i| {
+            let b = i * total / k;
+            valid[b * block..(b + 1) * block].iter().copied()
+        })
+        .collect()
+}
+
 /// Train the pilot on `model` (in place) and fit the law; returns the pilot, the forecast and
 /// the predicted validation perplexity per planned step.
 pub fn run_pilot(
@@ -214,7 +242,13 @@ pub fn run_pilot(
     let planned = planned_run(model, train, settings)?;
     let block = settings.block_size.min(model.max_positions());
     let train_blocks = blocks(train, block, settings.max_train_tokens)?;
-    let valid_blocks = blocks(valid, block, config.preflight.valid_tokens)?;
+    let valid_sample = spread_blocks(
+        valid,
+        block,
+        settings.max_valid_tokens,
+        config.preflight.valid_tokens,
+    );
+    let valid_blocks = blocks(&valid_sample, block, 0)?;
     let (cfg, steps, every) = pilot_config(settings, config, &planned, checkpoint_dir);
     let schedule = format!(
         "warm-up {} steps, peak lr {:.0e}, linear decay over the last {} of {steps} steps; validation every {every} steps",
@@ -464,4 +498,26 @@ pub fn compare(
         max_total_share: outcomes.iter().map(|o| o.total_share).fold(0.0, f64::max),
         outcomes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread_blocks;
+
+    #[test]
+    fn pilot_validation_blocks_spread_over_the_full_runs_window() {
+        let valid: Vec<u32> = (0..100).collect();
+        // 2 blocks of 10 out of the first 80 tokens: blocks 0 and 4 of 8.
+        let s = spread_blocks(&valid, 10, 80, 20);
+        assert_eq!(s, (0..10).chain(40..50).collect::<Vec<u32>>());
+        // Asking for more than the window holds gives the whole window, in order.
+        assert_eq!(
+            spread_blocks(&valid, 10, 30, 1000),
+            (0..30).collect::<Vec<u32>>()
+        );
+        // Window 0: the whole split; want 0: every block.
+        assert_eq!(spread_blocks(&valid, 25, 0, 0), valid);
+        // Too short for a block: returned as is (the caller's `blocks` reports it).
+        assert_eq!(spread_blocks(&valid[..5], 10, 0, 10), vec![0, 1, 2, 3, 4]);
+    }
 }

@@ -1,6 +1,6 @@
 //! Continue pretraining a model on a domain's train split (a few optimizer steps).
 
-use odyssey_core::{DocumentSource, Split};
+use odyssey_core::{DocumentSource, Split, TokenizerHandle};
 use odyssey_corpus::{DomainCollection, HfTokenizer, Remainder};
 use odyssey_train::trainer::{Duration, PackedBlocks, Trainer, TrainerConfig, Warmup};
 use odyssey_train::AnyModel;
