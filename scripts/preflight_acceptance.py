@@ -7,8 +7,9 @@ settings were fixed on and the held-out ones.
 Reads `preflight_comparison` of a report written by `--preflight` (with the full runs) and
 prints, as Markdown, for the held-out domains, the tuning domains and all of them: the median
 |predicted - actual| / actual final test perplexity, the share of intervals covering the actual
-value, Spearman's rho of predicted and actual delta-ppl %, verdict agreement and the largest
-pilot compute share, each next to its goal. Standard library only.
+value (and how wide they are: the median ratio of the interval's ends), Spearman's rho of
+predicted and actual delta-ppl %, verdict agreement and the largest pilot compute share, each
+next to its goal. Standard library only.
 """
 import argparse
 import json
@@ -62,6 +63,9 @@ def figures(outcomes):
         "agreement": sum(bool(o["agree"]) for o in outcomes) / len(outcomes),
         "share": max(num(o["compute_share"]) for o in outcomes),
         "total_share": max(num(o.get("total_share", "NaN")) for o in outcomes),
+        "width": statistics.median(
+            num(o["predicted_test_ppl"][2]) / num(o["predicted_test_ppl"][1]) for o in outcomes
+        ),
     }
 
 
@@ -102,16 +106,16 @@ def main():
         ("all", outcomes),
     ]
     print("| domains | n | median error (goal ≤ 3 %) | coverage of the "
-          f"{100 * num(comp['level']):.0f} % intervals (goal ≥ 80 %) | Spearman ρ of Δppl % (goal ≥ 0.9) "
+          f"{100 * num(comp['level']):.0f} % intervals (goal ≥ 80 %) | their median width (upper / lower end) | Spearman ρ of Δppl % (goal ≥ 0.9) "
           "| verdict agreement (goal ≥ 90 %) | largest pilot share of training compute (goal ≤ 10 %) "
           "| with the pilot's test pass |")
-    print("|---|---:|---|---|---|---|---|---|")
+    print("|---|---:|---|---|---|---|---|---|---|")
     for name, group in groups:
         f = figures(group)
         if f is None:
             continue
         label = name if name == "all" else f"{name}: {', '.join(o['name'] for o in group)}"
-        print(f"| {label} | {f['n']} | {cell('error', f)} | {cell('coverage', f)} | "
+        print(f"| {label} | {f['n']} | {cell('error', f)} | {cell('coverage', f)} | ×{f['width']:.2f} | "
               f"{cell('spearman', f)} | {cell('agreement', f)} | {cell('share', f)} | "
               f"{100 * f['total_share']:.1f} % |")
 

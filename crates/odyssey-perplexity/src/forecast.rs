@@ -17,8 +17,12 @@
 //! (`L∞` above `L(0)` lets the curve rise: a domain that degrades). For fixed `(S0, α)` the
 //! law is linear in `(L∞, C)`, so the fit is a grid over `(log S0, α)`, refined twice, with a
 //! closed-form least-squares solve at each node. The prediction evaluates the fitted law at the
-//! end of the *planned* schedule; its interval comes from refitting on residual-bootstrap
-//! curves. Areas are in units of "steps at the peak rate" (learning rates are divided by the
+//! end of the *planned* schedule. Its interval joins two sources of error: the noise around the
+//! pilot's curve (refits on residual-bootstrap curves) and the error of extrapolating the law,
+//! measured on the pilot itself by a *backtest* (the law fitted to the pilot's first half and
+//! first 70 % of points predicts its remaining points; the worst error, scaled linearly by how
+//! much farther the planned run's forward area reaches, is one sample of the extrapolation
+//! error, and the interval is Student-t on their root mean square). Areas are in units of "steps at the peak rate" (learning rates are divided by the
 //! peak), so pilot and planned run must share peak rate, batch and data order.
 //!
 //! Why this law: it is the one of the three the task names that needs a single curve and
@@ -99,6 +103,19 @@ pub struct CurvePoint {
     pub loss: f64,
 }
 
+/// One backtest of the law on the pilot itself: fitted to the pilot's first `points` points,
+/// it predicts the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    /// Points the law was fitted to.
+    pub points: usize,
+    /// The largest |predicted − observed| loss over the points it did not see (nats).
+    pub error: f64,
+    /// That error scaled to the planned run's end: × (planned forward area − area fitted) /
+    /// (area of the worst point − area fitted).
+    pub scaled: f64,
+}
+
 /// The forecast of a planned run from a pilot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Forecast {
@@ -106,8 +123,25 @@ pub struct Forecast {
     pub law: LossLaw,
     /// Predicted validation loss at the end of the planned run.
     pub final_loss: f64,
-    /// Its interval at `level` (residual bootstrap, percentile).
+    /// Its interval at `level`: the bootstrap interval joined with the Student-t interval of
+    /// the extrapolation error ([`Forecast::extrapolation_sd`], [`widen`]).
     pub interval: (f64, f64),
+    /// The residual-bootstrap percentile interval alone (the noise around the pilot's curve).
+    #[serde(default)]
+    pub bootstrap_interval: (f64, f64),
+    /// The backtests on the pilot's own curve (none when it has fewer than 4 points).
+    #[serde(default)]
+    pub backtests: Vec<Backtest>,
+    /// Root mean square of the backtests' scaled errors: the standard deviation of the
+    /// extrapolation error at the planned run's end (nats; 0 without backtests).
+    #[serde(default)]
+    pub extrapolation_sd: f64,
+    /// Forward area (in steps at the peak rate) at the pilot's last point.
+    #[serde(default)]
+    pub pilot_area: f64,
+    /// Forward area at the end of the planned run.
+    #[serde(default)]
+    pub planned_area: f64,
     /// The interval's level (0.8 for an 80 % interval).
     pub level: f64,
     /// Root-mean-square residual of the fit on the pilot's curve.
@@ -302,15 +336,137 @@ pub fn forecast(
         }
     };
     let tail = (1.0 - level) / 2.0;
-    let (lo, hi) = (q(tail).min(final_loss), q(1.0 - tail).max(final_loss));
+    let boot = (q(tail).min(final_loss), q(1.0 - tail).max(final_loss));
+    let backtests = backtest(law.l_start, &pts, s1_end);
+    let extrapolation_sd = if backtests.is_empty() {
+        0.0
+    } else {
+        (backtests.iter().map(|b| b.scaled * b.scaled).sum::<f64>() / backtests.len() as f64).sqrt()
+    };
+    let interval = widen(final_loss, extrapolation_sd, backtests.len(), level, boot);
     Ok(Forecast {
         law,
         final_loss,
-        interval: (lo, hi),
+        interval,
+        bootstrap_interval: boot,
+        extrapolation_sd,
+        pilot_area: pts.last().map_or(0.0, |p| p.0),
+        planned_area: s1_end,
+        backtests,
         level,
         rmse,
         points: pts.len(),
     })
+}
+
+/// Shares of the pilot's points the backtests fit the law to.
+const BACKTEST_SHARES: [f64; 2] = [0.5, 0.7];
+
+/// Backtests of the law on the pilot's points `pts` (`(S1, S2, loss)` in order): fitted to a
+/// prefix of at least 3 points that leaves at least one out, the law predicts the rest; the
+/// worst error is scaled linearly in forward area to `s1_end`, the planned run's end.
+fn backtest(start: f64, pts: &[(f64, f64, f64)], s1_end: f64) -> Vec<Backtest> {
+    let mut out: Vec<Backtest> = Vec::new();
+    for share in BACKTEST_SHARES {
+        let k = ((share * pts.len() as f64).round() as usize).max(3);
+        if k + 1 > pts.len() || out.iter().any(|b| b.points == k) {
+            continue;
+        }
+        let law = fit_points(start, &pts[..k]);
+        let origin = pts[k - 1].0;
+        let Some((error, at)) = pts[k..]
+            .iter()
+            .map(|&(s1, s2, l)| ((law.loss(s1, s2) - l).abs(), s1))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+        else {
+            continue;
+        };
+        let reach = (at - origin).max(f64::EPSILON);
+        let scaled = error * ((s1_end - origin).max(0.0) / reach).max(1.0);
+        out.push(Backtest {
+            points: k,
+            error,
+            scaled,
+        });
+    }
+    out
+}
+
+/// `inner` joined with the Student-t interval `center ± t·sd` at `level` with `dof` degrees of
+/// freedom (`inner` alone when `sd` is 0 or `dof` is 0).
+pub fn widen(center: f64, sd: f64, dof: usize, level: f64, inner: (f64, f64)) -> (f64, f64) {
+    if sd.is_nan() || sd <= 0.0 || dof == 0 {
+        return inner;
+    }
+    let half = student_t_quantile(0.5 + level / 2.0, dof) * sd;
+    (inner.0.min(center - half), inner.1.max(center + half))
+}
+
+/// The standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// The quantile of Student's t with `dof` degrees of freedom: exact for 1 and 2, the
+/// Cornish–Fisher expansion in `1/dof` (Abramowitz & Stegun 26.7.5) from 3 on.
+pub fn student_t_quantile(p: f64, dof: usize) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    match dof {
+        0 => f64::INFINITY,
+        1 => (std::f64::consts::PI * (p - 0.5)).tan(),
+        2 => (2.0 * p - 1.0) / (2.0 * p * (1.0 - p)).sqrt(),
+        _ => {
+            let z = normal_quantile(p);
+            let n = dof as f64;
+            let (z3, z5, z7) = (z.powi(3), z.powi(5), z.powi(7));
+            z + (z3 + z) / (4.0 * n)
+                + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * n * n)
+                + (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / (384.0 * n.powi(3))
+        }
+    }
 }
 
 /// SplitMix64: a small seeded generator for the bootstrap (no dependency, reproducible).
@@ -382,6 +538,59 @@ mod tests {
         let b = areas(&planned, 1.0, DEFAULT_DECAY);
         assert!(b.s2.iter().all(|&x| x >= 0.0));
         assert!(b.s2[..10].iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn quantiles_match_the_tables() {
+        assert!((normal_quantile(0.9) - 1.281_551_565_5).abs() < 1e-8);
+        assert!((normal_quantile(0.025) + 1.959_963_985).abs() < 1e-8);
+        // Student t, 0.9 quantile: 3.078 (1), 1.886 (2), 1.638 (3), 1.476 (5), 1.372 (10).
+        for (dof, want) in [
+            (1, 3.0777),
+            (2, 1.8856),
+            (3, 1.6377),
+            (5, 1.4759),
+            (10, 1.3722),
+        ] {
+            let got = student_t_quantile(0.9, dof);
+            assert!(
+                (got - want).abs() < 2e-3,
+                "t(0.9, {dof}) = {got}, want {want}"
+            );
+        }
+        assert!((student_t_quantile(0.5, 4)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn widening_joins_the_intervals() {
+        assert_eq!(widen(1.0, 0.0, 2, 0.8, (0.9, 1.1)), (0.9, 1.1));
+        let (lo, hi) = widen(1.0, 0.1, 2, 0.8, (0.95, 1.3));
+        assert!((lo - (1.0 - 0.18856)).abs() < 1e-3 && hi == 1.3);
+    }
+
+    #[test]
+    fn a_backtest_of_the_exact_law_has_no_error() {
+        let law = LossLaw {
+            l_start: 5.0,
+            l_inf: 4.5,
+            s0: 20.0,
+            alpha: 0.8,
+            c: 0.0,
+        };
+        let pts: Vec<(f64, f64, f64)> = (1..=10)
+            .map(|i| (i as f64, 0.0, law.loss(i as f64, 0.0)))
+            .collect();
+        let b = backtest(5.0, &pts, 100.0);
+        assert_eq!(b.iter().map(|b| b.points).collect::<Vec<_>>(), vec![5, 7]);
+        // Only the grid's resolution remains (the law's change to area 100 is 0.38 nats).
+        assert!(b.iter().all(|b| b.scaled < 0.03), "{b:?}");
+        // A curve that bends away from the law's early shape is an extrapolation error.
+        let mut bent = pts.clone();
+        for p in bent.iter_mut().skip(6) {
+            p.2 += 0.05;
+        }
+        let b = backtest(5.0, &bent, 100.0);
+        assert!(b.iter().any(|b| b.error > 0.02 && b.scaled > 0.1), "{b:?}");
     }
 
     #[test]

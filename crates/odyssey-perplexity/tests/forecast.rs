@@ -148,3 +148,46 @@ fn bad_curves_are_errors() {
     let no_start = [CurvePoint { step: 3, loss: 5.0 }];
     assert!(forecast(&no_start, &lrs, &lrs, 1e-3, DEFAULT_DECAY, 0.8, 10, 1).is_err());
 }
+
+/// A curve the law does not describe (a fast and a slow component, as an adaptation that
+/// first recovers and then learns the domain): the backtest sees the bend, the interval is
+/// wider than the bootstrap alone and covers the planned run's true end.
+#[test]
+fn a_curve_off_the_law_gets_an_interval_that_knows_it() {
+    let total = 300;
+    let planned = linear_schedule(1e-3, 30, total);
+    let pilot = warmup_stable_decay(1e-3, 3, 9, 30);
+    let truth = |s1: f64| 5.0 - 0.3 * (1.0 - (-s1 / 4.0).exp()) - 0.02 * s1.powf(0.6);
+    let a = areas(&pilot, 1e-3, DEFAULT_DECAY);
+    let mut curve = vec![CurvePoint {
+        step: 0,
+        loss: truth(0.0),
+    }];
+    for s in (3..=30).step_by(3) {
+        curve.push(CurvePoint {
+            step: s,
+            loss: truth(a.s1[s - 1]),
+        });
+    }
+    let f = forecast(&curve, &pilot, &planned, 1e-3, DEFAULT_DECAY, 0.8, 100, 3).unwrap();
+    let end = *areas(&planned, 1e-3, DEFAULT_DECAY).s1.last().unwrap();
+    let want = truth(end);
+    assert_eq!(f.backtests.len(), 2);
+    assert!(f.extrapolation_sd > 0.0, "{f:?}");
+    let (w, wb) = (
+        f.interval.1 - f.interval.0,
+        f.bootstrap_interval.1 - f.bootstrap_interval.0,
+    );
+    assert!(
+        w > wb,
+        "interval {:?} bootstrap {:?}",
+        f.interval,
+        f.bootstrap_interval
+    );
+    assert!(
+        f.interval.0 <= want && want <= f.interval.1,
+        "true end {want} outside {:?} (predicted {})",
+        f.interval,
+        f.final_loss
+    );
+}

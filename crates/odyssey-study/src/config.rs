@@ -81,8 +81,14 @@ pub struct PreflightSettings {
     /// Share of the pilot's steps over which its learning rate decays to 0.
     pub decay_share: f64,
     /// Validation tokens per pilot evaluation: whole blocks spread evenly over the full run's
-    /// validation tokens (`training.max_valid_tokens`).
+    /// validation tokens (`training.max_valid_tokens`). Fewer when the pilot would otherwise
+    /// exceed `max_share`.
     pub valid_tokens: usize,
+    /// The most the pilot may cost as a share of the planned run's training compute: its
+    /// training tokens plus its validation passes at a third of a token each. When the
+    /// validation passes would push it over, each pass scores fewer (whole) blocks, at least
+    /// one.
+    pub max_share: f64,
     /// Level of the prediction intervals.
     pub level: f64,
     /// Bootstrap resamples for the intervals.
@@ -98,6 +104,7 @@ impl Default for PreflightSettings {
             evals: 10,
             decay_share: 0.3,
             valid_tokens: 2048,
+            max_share: 0.1,
             level: 0.8,
             bootstrap: 200,
         }
@@ -543,6 +550,12 @@ impl StudyConfig {
             && p.level < 1.0
             && p.evals >= 3
             && p.valid_tokens > 0;
+        if p.max_share < p.pilot_share {
+            return bad(format!(
+                "preflight: max_share ({}) is below pilot_share ({}): the pilot's training alone would exceed it; raise max_share",
+                p.max_share, p.pilot_share
+            ));
+        }
         if !preflight_ok {
             return bad(format!(
                 "preflight: pilot_share in (0, 1], decay_share in [0, 1), level in (0, 1), evals >= 3, valid_tokens >= 1 (got {}, {}, {}, {}, {})",
@@ -674,12 +687,24 @@ mod tests {
             "[training]\nwarmup_ratio = 1.5\n",
             "[similarity]\ndomain_samples = 1\n",
             "[verdict]\ntop_k_tokens = 0\n",
+            "[preflight]\npilot_share = 0.2\n",
         ] {
             assert!(
                 StudyConfig::parse(text, false, Path::new("c.toml")).is_err(),
                 "{text}"
             );
         }
+        let e = StudyConfig::parse(
+            "[preflight]\npilot_share = 0.2\nmax_share = 0.15\n",
+            false,
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("max_share (0.15) is below pilot_share (0.2)"),
+            "{e}"
+        );
         let e = StudyConfig::parse("{\"seed\": \"x\"}", true, Path::new("c.json")).unwrap_err();
         assert!(e.to_string().contains("line 1"), "{e}");
     }

@@ -750,7 +750,9 @@ fn preflight_domain(
     tokenizer: &odyssey_corpus::HfTokenizer,
     similarity: Option<crate::domain::SimilarityRecord>,
 ) -> Result<crate::preflight::PreflightRecord> {
-    use crate::preflight::{category_profile, preflight_verdict, run_pilot, PreflightRecord};
+    use crate::preflight::{
+        category_profile, preflight_verdict, run_pilot, transfer_sd, PreflightRecord,
+    };
     let (window, bs) = (config.eval.window, config.eval.batch_size);
     let test = TestSet::new(
         tokenizer,
@@ -786,11 +788,27 @@ fn preflight_domain(
         config.verdict.top_k_tokens,
     )?;
     let base_test = base_scores.metrics().token_perplexity;
+    let pilot_test = pilot_scores.metrics().token_perplexity;
+    // The test interval joins the law's extrapolation error with the error of carrying the
+    // validation change over to the test split, both measured on the pilot.
+    let pilot_valid_delta = pilot.curve.last().map_or(0.0, |p| p.loss) - forecast.law.l_start;
+    let transfer = transfer_sd(
+        &forecast,
+        pilot_valid_delta,
+        pilot_test.ln() - base_test.ln(),
+    );
+    let test_interval = odyssey_perplexity::forecast::widen(
+        forecast.final_loss,
+        forecast.extrapolation_sd.hypot(transfer),
+        forecast.backtests.len() + 1,
+        forecast.level,
+        forecast.interval,
+    );
     let ratio = |l: f64| (l - forecast.law.l_start).exp();
     let predicted = (
         base_test * ratio(forecast.final_loss),
-        base_test * ratio(forecast.interval.0),
-        base_test * ratio(forecast.interval.1),
+        base_test * ratio(test_interval.0),
+        base_test * ratio(test_interval.1),
     );
     let pct = |p: f64| crate::domain::relative_change_pct(base_test, p);
     let verdict = preflight_verdict(
@@ -799,7 +817,7 @@ fn preflight_domain(
         forecast.law.l_start.exp(),
         &predicted_valid,
         &decomposition,
-        pilot_scores.metrics().token_perplexity,
+        pilot_test,
         config,
     );
     let compute_share =
@@ -821,6 +839,7 @@ fn preflight_domain(
         predicted_valid_ppl: predicted_valid,
         base_test_ppl: base_test,
         predicted_test_ppl: predicted,
+        transfer_sd: transfer,
         predicted_delta_pct: (pct(predicted.0), pct(predicted.1), pct(predicted.2)),
         pilot_decomposition: decomposition,
         verdict,

@@ -7,7 +7,10 @@
 //! [`odyssey_perplexity::forecast`] (the scaling law with learning-rate annealing, shifted
 //! for continued pretraining). The law, evaluated at every step of the *planned* schedule,
 //! predicts the full run's validation curve and final loss with an interval; the test
-//! perplexity is predicted by the same relative change. The verdict is decided from the
+//! perplexity is predicted by the same relative change, and its interval also holds the error
+//! of that transfer, measured by the pilot's own pass over the test split ([`transfer_sd`]).
+//! The pilot's validation passes shrink so that it costs at most `preflight.max_share` of the
+//! planned run's training compute ([`validation_budget`]). The verdict is decided from the
 //! predicted numbers with the study's own rules, and the pilot's token-level decomposition of
 //! the test split says which tokens already get worse.
 //!
@@ -145,8 +148,14 @@ pub struct PreflightRecord {
     pub predicted_valid_ppl: Vec<f64>,
     /// The base's test perplexity.
     pub base_test_ppl: f64,
-    /// Predicted test perplexity at the end of the planned run, with its interval.
+    /// Predicted test perplexity at the end of the planned run, with its interval (the
+    /// forecast's interval joined with the Student-t interval of the extrapolation and
+    /// transfer errors together).
     pub predicted_test_ppl: (f64, f64, f64),
+    /// The error of carrying the predicted validation change over to the test split, as a
+    /// standard deviation in nats ([`transfer_sd`]).
+    #[serde(default)]
+    pub transfer_sd: f64,
     /// Predicted change in %, with its interval.
     pub predicted_delta_pct: (f64, f64, f64),
     /// The pilot model's change on the test split, token by token.
@@ -200,6 +209,57 @@ fn pilot_config(
     (cfg, steps, every)
 }
 
+/// Curve points of a pilot of `steps` validated every `every` steps: the base (step 0), every
+/// multiple of `every`, and the last step.
+pub fn eval_points(steps: usize, every: usize) -> usize {
+    let every = every.max(1);
+    1 + steps / every + usize::from(steps % every != 0)
+}
+
+/// Validation tokens per pilot evaluation: `want`, or fewer whole blocks of `block` (at least
+/// one) when `points` passes of it at a third of a training token each would push the pilot of
+/// `steps` steps past `max_share` of the planned run's training tokens.
+pub fn validation_budget(
+    planned: &PlannedRun,
+    steps: usize,
+    points: usize,
+    block: usize,
+    want: usize,
+    max_share: f64,
+) -> usize {
+    let per_step = planned.tokens as f64 / planned.steps.max(1) as f64;
+    let spare = max_share * planned.tokens as f64 - steps as f64 * per_step;
+    let per_pass = (3.0 * spare / points.max(1) as f64).max(0.0);
+    let block = block.max(1);
+    let fit = ((per_pass / block as f64).floor() as usize).max(1) * block;
+    want.min(fit).max(block.min(want))
+}
+
+/// How much wider the change of the test split can be than the validation change the law
+/// predicts, as a standard deviation in nats: the pilot measures both changes at its end
+/// (`pilot_valid_delta`, on its validation sample, and `pilot_test_delta`, on the test
+/// split); their difference, scaled by how much larger the predicted change is (at most by the
+/// ratio of forward areas), is the error of carrying the one over to the other.
+pub fn transfer_sd(forecast: &Forecast, pilot_valid_delta: f64, pilot_test_delta: f64) -> f64 {
+    let ratio = if forecast.pilot_area > 0.0 {
+        (forecast.planned_area / forecast.pilot_area).max(1.0)
+    } else {
+        1.0
+    };
+    let predicted = (forecast.final_loss - forecast.law.l_start).abs();
+    let scale = if pilot_valid_delta.abs() > 0.0 {
+        (predicted / pilot_valid_delta.abs()).min(ratio)
+    } else {
+        ratio
+    };
+    let sd = (pilot_test_delta - pilot_valid_delta).abs() * scale;
+    if sd.is_finite() {
+        sd
+    } else {
+        0.0
+    }
+}
+
 /// `want` tokens of whole blocks of `block` spread evenly over the first `window` tokens of
 /// `valid` (0: all of them; `want` 0: every block): the pilot validates on a sample of the very
 /// tokens the full run validates on, not on their beginning, which in a domain of long
@@ -242,14 +302,21 @@ pub fn run_pilot(
     let planned = planned_run(model, train, settings)?;
     let block = settings.block_size.min(model.max_positions());
     let train_blocks = blocks(train, block, settings.max_train_tokens)?;
+    let (cfg, steps, every) = pilot_config(settings, config, &planned, checkpoint_dir);
     let valid_sample = spread_blocks(
         valid,
         block,
         settings.max_valid_tokens,
-        config.preflight.valid_tokens,
+        validation_budget(
+            &planned,
+            steps,
+            eval_points(steps, every),
+            block,
+            config.preflight.valid_tokens,
+            config.preflight.max_share,
+        ),
     );
     let valid_blocks = blocks(&valid_sample, block, 0)?;
-    let (cfg, steps, every) = pilot_config(settings, config, &planned, checkpoint_dir);
     let schedule = format!(
         "warm-up {} steps, peak lr {:.0e}, linear decay over the last {} of {steps} steps; validation every {every} steps",
         Warmup::Ratio(0.1).steps(steps),
@@ -502,7 +569,63 @@ pub fn compare(
 
 #[cfg(test)]
 mod tests {
-    use super::spread_blocks;
+    use super::{eval_points, spread_blocks, transfer_sd, validation_budget, PlannedRun};
+    use odyssey_perplexity::forecast::{Forecast, LossLaw};
+
+    #[test]
+    fn the_validation_passes_fit_in_the_pilots_budget() {
+        // 83 steps of 2,048 tokens; a 7-step pilot validated 8 times.
+        let planned = PlannedRun {
+            steps: 83,
+            warmup_steps: 8,
+            tokens: 83 * 2048,
+        };
+        assert_eq!(eval_points(7, 1), 8);
+        assert_eq!(eval_points(46, 4), 13);
+        let v = validation_budget(&planned, 7, 8, 256, 2048, 0.1);
+        assert_eq!(v % 256, 0);
+        assert!((256..2048).contains(&v), "{v}");
+        let share = (7.0 * 2048.0 + 8.0 * v as f64 / 3.0) / planned.tokens as f64;
+        assert!(share <= 0.1, "{share}");
+        // A long run has room for all of it; a pilot already at the cap keeps one block.
+        let long = PlannedRun {
+            steps: 5000,
+            warmup_steps: 500,
+            tokens: 5000 * 2048,
+        };
+        assert_eq!(validation_budget(&long, 400, 11, 256, 2048, 0.1), 2048);
+        assert_eq!(validation_budget(&planned, 8, 9, 256, 2048, 0.09), 256);
+    }
+
+    #[test]
+    fn the_transfer_error_grows_with_the_gap_and_the_extrapolation() {
+        let mut f = Forecast {
+            law: LossLaw {
+                l_start: 5.0,
+                l_inf: 4.0,
+                s0: 10.0,
+                alpha: 1.0,
+                c: 0.0,
+            },
+            final_loss: 4.4,
+            interval: (4.3, 4.5),
+            bootstrap_interval: (4.3, 4.5),
+            level: 0.8,
+            rmse: 0.0,
+            points: 10,
+            backtests: Vec::new(),
+            extrapolation_sd: 0.0,
+            pilot_area: 10.0,
+            planned_area: 100.0,
+        };
+        // The pilot moved validation by −0.2 and test by −0.25; the run is predicted at −0.6:
+        // three times the pilot's change, so three times the gap.
+        assert!((transfer_sd(&f, -0.2, -0.25) - 0.15).abs() < 1e-12);
+        assert_eq!(transfer_sd(&f, -0.2, -0.2), 0.0);
+        // A pilot that barely moved: the scale is capped by the ratio of areas (10).
+        f.final_loss = 4.9;
+        assert!((transfer_sd(&f, -1e-6, 0.01) - 0.1).abs() < 1e-4);
+    }
 
     #[test]
     fn pilot_validation_blocks_spread_over_the_full_runs_window() {

@@ -534,6 +534,7 @@ fn preflight_predicts_before_the_full_run_and_is_compared_with_it() {
     cfg.training.max_train_tokens = 8 * 8 * 128;
     cfg.preflight.enabled = true;
     cfg.preflight.pilot_share = 0.5;
+    cfg.preflight.max_share = 1.0;
     cfg.preflight.evals = 4;
     cfg.preflight.valid_tokens = 256;
     cfg.mitigations.run = odyssey_study::config::MitigationPolicy::Never;
@@ -550,6 +551,11 @@ fn preflight_predicts_before_the_full_run_and_is_compared_with_it() {
             p.predicted_test_ppl
         );
         assert_eq!(p.predicted_valid_ppl.len(), 8);
+        // Four points: one backtest on the first three; the transfer error is measured.
+        assert_eq!(p.forecast.backtests.len(), 1, "{:?}", p.forecast.backtests);
+        assert_eq!(p.forecast.backtests[0].points, 3);
+        assert!(p.forecast.extrapolation_sd.is_finite() && p.transfer_sd.is_finite());
+        assert!(p.transfer_sd >= 0.0 && p.forecast.extrapolation_sd >= 0.0);
         assert!(
             p.compute_share > 0.5 && p.compute_share < 1.0,
             "{}",

@@ -57,7 +57,7 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
     let _ = writeln!(s, "\n### Pre-flight: the verdict before the full run\n");
     let _ = writeln!(
         s,
-        "A pilot of {:.0} % of each planned run's steps (its own schedule: warm-up over its first tenth, the peak, linear decay over its last {:.0} %; the same data order, batch and peak learning rate), validated {} times, fits the loss law with learning-rate annealing (Tissue et al. 2024) shifted for continued pretraining; the law evaluated on the planned schedule predicts the full run. Intervals: {:.0} %, residual bootstrap.\n",
+        "A pilot of {:.0} % of each planned run's steps (its own schedule: warm-up over its first tenth, the peak, linear decay over its last {:.0} %; the same data order, batch and peak learning rate), validated {} times, fits the loss law with learning-rate annealing (Tissue et al. 2024) shifted for continued pretraining; the law evaluated on the planned schedule predicts the full run. Intervals: {:.0} %, the residual bootstrap joined with a Student-t interval of two errors measured on the pilot: the law's extrapolation (backtests on the pilot's own curve, scaled to the planned run's forward area) and the transfer of the validation change to the test split.\n",
         100.0 * p.pilot_share,
         100.0 * p.decay_share,
         p.evals,
@@ -65,9 +65,9 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
     );
     let _ = writeln!(
         s,
-        "| domain | pilot steps / planned | compute share (with the pilot's test pass) | base test ppl | predicted test ppl [interval] | predicted Δ | pre-flight verdict | tokens already worse (share of NLL increases) |"
+        "| domain | pilot steps / planned | validation tokens per pass | compute share (with the pilot's test pass) | base test ppl | predicted test ppl [interval] | predicted Δ | error sd: extrapolation / transfer (nats) | pre-flight verdict | tokens already worse (share of NLL increases) |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for f in &r.preflight {
         let toks: Vec<String> = f
             .pilot_decomposition
@@ -78,10 +78,11 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
             .collect();
         let _ = writeln!(
             s,
-            "| {} | {} / {} | {:.1} % ({:.1} %) | {:.2} | {:.2} [{:.2}, {:.2}] | {:+.1} % | {} | {} ({:.0} %) |",
+            "| {} | {} / {} | {} | {:.1} % ({:.1} %) | {:.2} | {:.2} [{:.2}, {:.2}] | {:+.1} % | {:.3} / {:.3} | {} | {} ({:.0} %) |",
             f.name,
             f.pilot.steps,
             f.planned.steps,
+            f.pilot.valid_tokens,
             100.0 * f.compute_share,
             100.0 * f.total_share,
             f.base_test_ppl,
@@ -89,6 +90,8 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
             f.predicted_test_ppl.1,
             f.predicted_test_ppl.2,
             f.predicted_delta_pct.0,
+            f.forecast.extrapolation_sd,
+            f.transfer_sd,
             f.verdict.decision,
             toks.join(" "),
             100.0 * f.pilot_decomposition.top_degrading_share_of_losses
