@@ -65,7 +65,7 @@ proptest! {
     // A fixed seed: the same 24 laws on every run, so a pass here is a pass in CI.
     #![proptest_config(ProptestConfig {
         cases: 24,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x0D15_5E1),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(13_718_753),
         ..ProptestConfig::default()
     })]
 
