@@ -4,7 +4,8 @@
 //! predicts the loss at any step of any schedule from two areas under the learning-rate curve:
 //! the *forward area* `S1(s) = Σ_{i≤s} η_i` and the *annealing area*
 //! `S2(s) = Σ_{i≤s} m_i` with `m_i = λ·m_{i−1} + max(η_{i−1} − η_i, 0)` (a momentum of the
-//! decrease of the rate; the rise of a warm-up does not count), `L(s) = L0 + A·S1^(−α) − C·S2`. Continued pretraining starts from a trained
+//! decrease of the rate; the rise of a warm-up does not count),
+//! `L(s) = L0 + A·S1^(−α) − C·S2`. Continued pretraining starts from a trained
 //! model whose loss `L(0)` on the domain is measured before the first step, so the power law
 //! is shifted by an effective prior area `S0` (the part of the curve pretraining already
 //! walked; Wang et al. 2025 model continual pretraining the same way) and anchored there:
@@ -22,8 +23,9 @@
 //! measured on the pilot itself by a *backtest* (the law fitted to the pilot's first half and
 //! first 70 % of points predicts its remaining points; the worst error, scaled linearly by how
 //! much farther the planned run's forward area reaches, is one sample of the extrapolation
-//! error, and the interval is Student-t on their root mean square). Areas are in units of "steps at the peak rate" (learning rates are divided by the
-//! peak), so pilot and planned run must share peak rate, batch and data order.
+//! error, and the interval is Student-t on their root mean square). Areas are in units of
+//! "steps at the peak rate" (learning rates are divided by the peak), so pilot and planned run
+//! must share peak rate, batch and data order.
 //!
 //! Why this law: it is the one of the three the task names that needs a single curve and
 //! handles a pilot whose schedule differs from the planned one (the multi-power law of Luo et
