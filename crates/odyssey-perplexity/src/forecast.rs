@@ -498,15 +498,16 @@ pub fn linear_schedule(peak: f64, warmup: usize, total: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Per-step learning rates of warm-up over `warmup` steps, the peak until `total − decay`,
-/// then linear decay to 0 over the last `decay` steps (a pilot's schedule: its stable phase
-/// shows the forward term, its decay the annealing term).
+/// Per-step learning rates of warm-up over `warmup` steps (from above 0: step `s` at
+/// `(s + 1) / (warmup + 1)` of the peak, so that no step is spent at a zero rate), the peak
+/// until `total − decay`, then linear decay to 0 over the last `decay` steps (a pilot's
+/// schedule: its stable phase shows the forward term, its decay the annealing term).
 pub fn warmup_stable_decay(peak: f64, warmup: usize, decay: usize, total: usize) -> Vec<f64> {
     let decay_start = total.saturating_sub(decay).max(warmup);
     (0..total)
         .map(|s| {
             if s < warmup {
-                peak * s as f64 / warmup.max(1) as f64
+                peak * (s + 1) as f64 / (warmup + 1) as f64
             } else if s < decay_start {
                 peak
             } else {
@@ -600,7 +601,8 @@ mod tests {
         let l = linear_schedule(1.0, 2, 10);
         assert_eq!((l[0], l[2], l[9]), (0.0, 1.0, 0.125));
         let w = warmup_stable_decay(1.0, 2, 4, 12);
-        assert_eq!((w[1], w[5], w[7]), (0.5, 1.0, 1.0));
+        assert!((w[0] - 1.0 / 3.0).abs() < 1e-12 && (w[1] - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!((w[5], w[7]), (1.0, 1.0));
         assert!(w[8] == 1.0 && w[11] < 0.3 && w[11] > 0.0);
     }
 }

@@ -87,7 +87,7 @@ pub struct PreflightSettings {
     /// The most the pilot may cost as a share of the planned run's training compute: its
     /// training tokens plus its validation passes at a third of a token each. When the
     /// validation passes would push it over, each pass scores fewer (whole) blocks, at least
-    /// one.
+    /// one; when even one block per pass would, the pilot trains fewer steps (at least 3).
     pub max_share: f64,
     /// Level of the prediction intervals.
     pub level: f64,

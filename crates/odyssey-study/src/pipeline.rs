@@ -751,7 +751,7 @@ fn preflight_domain(
     similarity: Option<crate::domain::SimilarityRecord>,
 ) -> Result<crate::preflight::PreflightRecord> {
     use crate::preflight::{
-        category_profile, preflight_verdict, run_pilot, transfer_sd, PreflightRecord,
+        category_profile, preflight_verdict_with_spread, run_pilot, transfer_sd, PreflightRecord,
     };
     let (window, bs) = (config.eval.window, config.eval.batch_size);
     let test = TestSet::new(
@@ -811,9 +811,9 @@ fn preflight_domain(
         base_test * ratio(test_interval.1),
     );
     let pct = |p: f64| crate::domain::relative_change_pct(base_test, p);
-    let verdict = preflight_verdict(
+    let (verdict, spread) = preflight_verdict_with_spread(
         base_test,
-        predicted.0,
+        predicted,
         forecast.law.l_start.exp(),
         &predicted_valid,
         &decomposition,
@@ -843,6 +843,7 @@ fn preflight_domain(
         predicted_delta_pct: (pct(predicted.0), pct(predicted.1), pct(predicted.2)),
         pilot_decomposition: decomposition,
         verdict,
+        spread: Some(spread),
         compute_share,
         total_share,
     })

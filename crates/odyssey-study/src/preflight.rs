@@ -10,9 +10,11 @@
 //! perplexity is predicted by the same relative change, and its interval also holds the error
 //! of that transfer, measured by the pilot's own pass over the test split ([`transfer_sd`]).
 //! The pilot's validation passes shrink so that it costs at most `preflight.max_share` of the
-//! planned run's training compute ([`validation_budget`]). The verdict is decided from the
-//! predicted numbers with the study's own rules, and the pilot's token-level decomposition of
-//! the test split says which tokens already get worse.
+//! planned run's training compute ([`validation_budget`]), and the pilot itself is shortened
+//! when even one block per pass would break that cap ([`pilot_steps`]). The verdict is decided
+//! from the predicted numbers with the study's own rules, and again at both ends of the
+//! interval: it is *settled* when all three make the same call ([`VerdictSpread`]). The
+//! pilot's token-level decomposition of the test split says which tokens already get worse.
 //!
 //! The pilot has its own schedule: a pilot made of the planned run's first tenth would be all
 //! warm-up (10 % warm-up) and carry no information about the rest. It warms up over its own
@@ -77,6 +79,10 @@ pub struct PilotRecord {
     pub lrs: Vec<f64>,
     /// Validation loss (step 0 = the base) at every evaluation.
     pub curve: Vec<CurvePoint>,
+    /// Training loss of every step, on batches the model had not seen (one pass over the
+    /// planned run's first blocks): a free, noisier curve beside the validation one.
+    #[serde(default)]
+    pub train_losses: Vec<f64>,
     /// Validation tokens per evaluation.
     pub valid_tokens: usize,
     /// Tokens scored by all evaluations.
@@ -162,6 +168,10 @@ pub struct PreflightRecord {
     pub pilot_decomposition: DecompositionRecord,
     /// The verdict from the predicted numbers.
     pub verdict: Verdict,
+    /// How settled the verdict is across the predicted interval (none in reports written
+    /// before it was measured).
+    #[serde(default)]
+    pub spread: Option<VerdictSpread>,
     /// The pilot's compute as a share of the planned run's training compute: its training
     /// tokens plus a third of its evaluation tokens (a forward pass is about a third of a
     /// training step), over the planned training tokens.
@@ -178,11 +188,11 @@ fn pilot_config(
     settings: &TrainingSettings,
     config: &StudyConfig,
     planned: &PlannedRun,
+    block: usize,
     out: &Path,
 ) -> (TrainerConfig, usize, usize) {
     let p = &config.preflight;
-    let steps = ((planned.steps as f64 * p.pilot_share).round() as usize).clamp(3, planned.steps);
-    let every = (steps / p.evals.max(1)).max(1);
+    let (steps, every) = pilot_steps(planned, p.pilot_share, p.evals, block, p.max_share);
     let cfg = TrainerConfig {
         lr: settings.lr,
         adamw: AdamWConfig {
@@ -207,6 +217,32 @@ fn pilot_config(
         ..TrainerConfig::default()
     };
     (cfg, steps, every)
+}
+
+/// The pilot's length and validation interval: `pilot_share` of the planned steps (at least
+/// 3), validated about `evals` times — and fewer steps when even one validation block of
+/// `block` tokens per pass would push the pilot past `max_share` of the planned run's
+/// training compute (a very short planned run; never fewer than 3 steps, whose share the
+/// report then shows).
+pub fn pilot_steps(
+    planned: &PlannedRun,
+    pilot_share: f64,
+    evals: usize,
+    block: usize,
+    max_share: f64,
+) -> (usize, usize) {
+    let every_of = |steps: usize| (steps / evals.max(1)).max(1);
+    let per_step = planned.tokens as f64 / planned.steps.max(1) as f64;
+    let share = |steps: usize| {
+        let passes = eval_points(steps, every_of(steps)) as f64;
+        (steps as f64 * per_step + passes * block as f64 / 3.0) / planned.tokens.max(1) as f64
+    };
+    let mut steps =
+        ((planned.steps as f64 * pilot_share).round() as usize).clamp(3, planned.steps.max(3));
+    while steps > 3 && share(steps) > max_share {
+        steps -= 1;
+    }
+    (steps, every_of(steps))
 }
 
 /// Curve points of a pilot of `steps` validated every `every` steps: the base (step 0), every
@@ -302,7 +338,7 @@ pub fn run_pilot(
     let planned = planned_run(model, train, settings)?;
     let block = settings.block_size.min(model.max_positions());
     let train_blocks = blocks(train, block, settings.max_train_tokens)?;
-    let (cfg, steps, every) = pilot_config(settings, config, &planned, checkpoint_dir);
+    let (cfg, steps, every) = pilot_config(settings, config, &planned, block, checkpoint_dir);
     let valid_sample = spread_blocks(
         valid,
         block,
@@ -373,6 +409,7 @@ pub fn run_pilot(
         schedule,
         lrs,
         curve,
+        train_losses: report.steps.iter().map(|s| s.loss).collect(),
         valid_tokens: valid_blocks.tokens().len(),
         eval_tokens,
         seconds: report.train_seconds,
@@ -450,6 +487,124 @@ pub fn same_call(a: Decision, b: Decision) -> bool {
     (a == Decision::DontAdapt) == (b == Decision::DontAdapt)
 }
 
+/// Test perplexities across the interval at which the verdict is decided again.
+pub const SPREAD_POINTS: usize = 33;
+
+/// How settled a pre-flight verdict is: the study's rules applied again across the predicted
+/// test perplexity's interval (its two ends and [`SPREAD_POINTS`] evenly spaced in log space
+/// between them: the rules are not monotone in perplexity — a small gain is "don't adapt", a
+/// small loss with a filtered gain "adapt with token filtering" — so the ends alone do not
+/// say). A verdict is *settled* when every one of them makes the point prediction's call
+/// (adapt or not, [`same_call`]); an unsettled one is the pilot saying it cannot tell, and
+/// that a longer pilot (`preflight.pilot_share`) is what narrows the interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VerdictSpread {
+    /// The interval's level.
+    pub level: f64,
+    /// The decision if the test perplexity ends at the interval's lower end.
+    pub at_lower: Decision,
+    /// The decision if it ends at the interval's upper end.
+    pub at_upper: Decision,
+    /// The test perplexity nearest to the point prediction, inside the interval, at which the
+    /// rules make the other call, and that decision (none: settled).
+    pub dissent: Option<(f64, Decision)>,
+    /// Whether every point of the interval makes the point prediction's call.
+    pub settled: bool,
+}
+
+impl VerdictSpread {
+    /// The spread of the decision `point` at test perplexity `at.0` (`point_ppl`), from the
+    /// decisions `decided` at test perplexities across the interval (lower end first, upper
+    /// end last).
+    pub fn new(level: f64, point: (f64, Decision), decided: &[(f64, Decision)]) -> Self {
+        let (point_ppl, point) = point;
+        let distance = |p: f64| (p.ln() - point_ppl.ln()).abs();
+        let dissent = decided
+            .iter()
+            .filter(|(_, d)| !same_call(point, *d))
+            .min_by(|a, b| distance(a.0).total_cmp(&distance(b.0)))
+            .copied();
+        Self {
+            level,
+            at_lower: decided.first().map_or(point, |d| d.1),
+            at_upper: decided.last().map_or(point, |d| d.1),
+            dissent,
+            settled: dissent.is_none(),
+        }
+    }
+
+    /// One sentence of evidence: settled, or where in the interval the rules make the other
+    /// call.
+    pub fn evidence(&self, interval: (f64, f64)) -> String {
+        let level = 100.0 * self.level;
+        match self.dissent {
+            None => format!(
+                "settled: the same call across the {level:.0} % interval (test perplexity {:.2}–{:.2})",
+                interval.0, interval.1
+            ),
+            Some((ppl, decision)) => format!(
+                "unsettled: at test perplexity {ppl:.2}, inside the {level:.0} % interval ({:.2}–{:.2}), the rules say \"{}\"; a longer pilot (preflight.pilot_share) narrows the interval",
+                interval.0,
+                interval.1,
+                decision.label()
+            ),
+        }
+    }
+}
+
+/// The pre-flight verdict at the point prediction and across its interval
+/// `predicted_test_ppl = (point, lower, upper)`: the verdict (with the spread's sentence as
+/// its last evidence) and the spread. The predicted validation curve moves with each test
+/// perplexity by the same ratio.
+pub fn preflight_verdict_with_spread(
+    base_test_ppl: f64,
+    predicted_test_ppl: (f64, f64, f64),
+    valid_start_ppl: f64,
+    predicted_valid_ppl: &[f64],
+    pilot: &DecompositionRecord,
+    pilot_test_ppl: f64,
+    config: &StudyConfig,
+) -> (Verdict, VerdictSpread) {
+    let (point, lower, upper) = predicted_test_ppl;
+    let at = |end: f64| {
+        let r = if point > 0.0 { end / point } else { 1.0 };
+        let curve: Vec<f64> = predicted_valid_ppl.iter().map(|v| v * r).collect();
+        preflight_verdict(
+            base_test_ppl,
+            end,
+            valid_start_ppl,
+            &curve,
+            pilot,
+            pilot_test_ppl,
+            config,
+        )
+        .decision
+    };
+    let mut verdict = preflight_verdict(
+        base_test_ppl,
+        point,
+        valid_start_ppl,
+        predicted_valid_ppl,
+        pilot,
+        pilot_test_ppl,
+        config,
+    );
+    let decided: Vec<(f64, Decision)> = if lower > 0.0 && upper >= lower && upper.is_finite() {
+        (0..SPREAD_POINTS)
+            .map(|i| {
+                let t = i as f64 / (SPREAD_POINTS - 1) as f64;
+                let ppl = (lower.ln() + t * (upper.ln() - lower.ln())).exp();
+                (ppl, at(ppl))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let spread = VerdictSpread::new(config.preflight.level, (point, verdict.decision), &decided);
+    verdict.evidence.push(spread.evidence((lower, upper)));
+    (verdict, spread)
+}
+
 /// One domain's prediction next to its full run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreflightOutcome {
@@ -469,11 +624,19 @@ pub struct PreflightOutcome {
     pub decision: (Decision, Decision),
     /// Whether they agree on adapt / don't adapt.
     pub agree: bool,
+    /// Whether the pre-flight verdict was settled across its interval ([`VerdictSpread`]);
+    /// true for reports written before the spread was measured.
+    #[serde(default = "settled_by_default")]
+    pub settled: bool,
     /// The pilot's share of the full run's training compute.
     pub compute_share: f64,
     /// With the pilot's pass over the test split (see [`PreflightRecord::total_share`]).
     #[serde(default, with = "odyssey_core::json::float")]
     pub total_share: f64,
+}
+
+fn settled_by_default() -> bool {
+    true
 }
 
 /// The predictions against the full runs, with the figures the acceptance asks for.
@@ -491,6 +654,13 @@ pub struct PreflightComparison {
     pub spearman: Option<f64>,
     /// Share of domains whose verdicts agree.
     pub agreement: f64,
+    /// Share of domains whose pre-flight verdict was settled across its interval.
+    #[serde(default, with = "odyssey_core::json::float")]
+    pub settled_share: f64,
+    /// Share of the settled verdicts that agree with the full run (none when no verdict was
+    /// settled).
+    #[serde(default)]
+    pub settled_agreement: Option<f64>,
     /// Largest pilot compute share.
     pub max_compute_share: f64,
     /// Largest total share (the pilot's test-split pass included).
@@ -520,6 +690,7 @@ pub fn compare(
                 delta_pct: (p.predicted_delta_pct.0, d.delta_ppl_pct()),
                 decision: (p.verdict.decision, actual_decision),
                 agree: same_call(p.verdict.decision, actual_decision),
+                settled: p.spread.is_none_or(|v| v.settled),
                 compute_share: p.compute_share,
                 total_share: p.total_share,
             })
@@ -561,6 +732,12 @@ pub fn compare(
         level,
         spearman,
         agreement: outcomes.iter().filter(|o| o.agree).count() as f64 / n,
+        settled_share: outcomes.iter().filter(|o| o.settled).count() as f64 / n,
+        settled_agreement: {
+            let settled: Vec<&PreflightOutcome> = outcomes.iter().filter(|o| o.settled).collect();
+            (!settled.is_empty())
+                .then(|| settled.iter().filter(|o| o.agree).count() as f64 / settled.len() as f64)
+        },
         max_compute_share: outcomes.iter().map(|o| o.compute_share).fold(0.0, f64::max),
         max_total_share: outcomes.iter().map(|o| o.total_share).fold(0.0, f64::max),
         outcomes,
@@ -569,7 +746,10 @@ pub fn compare(
 
 #[cfg(test)]
 mod tests {
-    use super::{eval_points, spread_blocks, transfer_sd, validation_budget, PlannedRun};
+    use super::{
+        eval_points, pilot_steps, spread_blocks, transfer_sd, validation_budget, PlannedRun,
+        VerdictSpread,
+    };
     use odyssey_perplexity::forecast::{Forecast, LossLaw};
 
     #[test]
@@ -595,6 +775,67 @@ mod tests {
         };
         assert_eq!(validation_budget(&long, 400, 11, 256, 2048, 0.1), 2048);
         assert_eq!(validation_budget(&planned, 8, 9, 256, 2048, 0.09), 256);
+    }
+
+    #[test]
+    fn a_verdict_is_settled_only_when_the_whole_interval_makes_its_call() {
+        use crate::verdict::Decision::{
+            Adapt, AdaptWithLowerLr, AdaptWithTokenFiltering, DontAdapt,
+        };
+        let settled = VerdictSpread::new(
+            0.8,
+            (100.0, Adapt),
+            &[(90.0, AdaptWithLowerLr), (110.0, Adapt)],
+        );
+        assert!(settled.settled, "lower lr is still a call to adapt");
+        assert!(settled.evidence((90.0, 110.0)).starts_with("settled"));
+        // Both ends adapt, the middle does not: unsettled, and the dissent nearest the point.
+        let middle = VerdictSpread::new(
+            0.8,
+            (111.5, Adapt),
+            &[
+                (101.1, Adapt),
+                (108.0, Adapt),
+                (113.0, DontAdapt),
+                (116.0, DontAdapt),
+                (122.97, AdaptWithTokenFiltering),
+            ],
+        );
+        assert!(!middle.settled);
+        assert_eq!(middle.dissent, Some((113.0, DontAdapt)));
+        assert_eq!(
+            (middle.at_lower, middle.at_upper),
+            (Adapt, AdaptWithTokenFiltering)
+        );
+        let e = middle.evidence((101.1, 122.97));
+        assert!(
+            e.starts_with("unsettled: at test perplexity 113.00") && e.contains("don't adapt"),
+            "{e}"
+        );
+        // Nothing decided (a degenerate interval): settled by the point alone.
+        assert!(VerdictSpread::new(0.8, (100.0, DontAdapt), &[]).settled);
+    }
+
+    #[test]
+    fn a_pilot_shortens_when_one_block_per_pass_would_break_the_cap() {
+        // The SmolLM2 plan: 48 steps of 2 × 256 tokens; an 8 % pilot is 4 steps, and 5
+        // passes of one 256-token block on top of them cost 10.07 %.
+        let planned = PlannedRun {
+            steps: 48,
+            warmup_steps: 5,
+            tokens: 48 * 512,
+        };
+        assert_eq!(pilot_steps(&planned, 0.08, 10, 256, 1.0), (4, 1));
+        assert_eq!(pilot_steps(&planned, 0.08, 10, 256, 0.10), (3, 1));
+        // Never below three steps, whatever the cap.
+        assert_eq!(pilot_steps(&planned, 0.08, 10, 256, 0.01), (3, 1));
+        // A long plan keeps its share and validates about `evals` times.
+        let long = PlannedRun {
+            steps: 574,
+            warmup_steps: 57,
+            tokens: 574 * 2048,
+        };
+        assert_eq!(pilot_steps(&long, 0.08, 10, 256, 0.10), (46, 4));
     }
 
     #[test]

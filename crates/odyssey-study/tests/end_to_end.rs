@@ -561,14 +561,48 @@ fn preflight_predicts_before_the_full_run_and_is_compared_with_it() {
             "{}",
             p.compute_share
         );
-        // The pilot's learning rates: warm-up, peak, decay.
-        assert_eq!(p.pilot.lrs[0], 0.0);
+        // The pilot's learning rates: warm-up (from above 0: no step at a zero rate), peak,
+        // decay.
+        assert!(p.pilot.lrs[0] > 0.0 && p.pilot.lrs[0] < cfg.training.lr);
         assert!(p
             .pilot
             .lrs
             .iter()
             .any(|&l| (l - cfg.training.lr).abs() < 1e-12));
         assert!(!p.base_profile.is_empty());
+        assert_eq!(p.pilot.train_losses.len(), 4);
+        assert!(p
+            .pilot
+            .train_losses
+            .iter()
+            .all(|l| l.is_finite() && *l > 0.0));
+        // The verdict across the interval: settled exactly when nothing in it makes the other
+        // call, and said so in the evidence.
+        let spread = p.spread.unwrap();
+        let call = |d| d == odyssey_study::verdict::Decision::DontAdapt;
+        assert_eq!(spread.settled, spread.dissent.is_none());
+        match spread.dissent {
+            None => {
+                assert_eq!(call(spread.at_lower), call(p.verdict.decision));
+                assert_eq!(call(spread.at_upper), call(p.verdict.decision));
+            }
+            Some((ppl, d)) => {
+                assert!(
+                    lo * (1.0 - 1e-9) <= ppl && ppl <= hi * (1.0 + 1e-9),
+                    "{ppl} in {lo}–{hi}"
+                );
+                assert_ne!(call(d), call(p.verdict.decision));
+            }
+        }
+        let last = p.verdict.evidence.last().unwrap();
+        assert!(
+            last.starts_with(if spread.settled {
+                "settled"
+            } else {
+                "unsettled"
+            }),
+            "{last}"
+        );
         let d = report.domains.iter().find(|d| d.name == p.name).unwrap();
         assert_eq!(d.base.token_ppl, p.base_test_ppl, "the same base scores");
         assert!(dir
@@ -579,6 +613,9 @@ fn preflight_predicts_before_the_full_run_and_is_compared_with_it() {
     let c = report.preflight_comparison.as_ref().unwrap();
     assert_eq!(c.outcomes.len(), 2);
     assert!(c.median_abs_rel_error.is_finite() && (0.0..=1.0).contains(&c.coverage));
+    let settled = c.outcomes.iter().filter(|o| o.settled).count();
+    assert_eq!(c.settled_share, settled as f64 / 2.0);
+    assert_eq!(c.settled_agreement.is_some(), settled > 0);
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(
         md.contains("### Pre-flight") && md.contains("Against the full runs"),
@@ -594,7 +631,15 @@ fn preflight_predicts_before_the_full_run_and_is_compared_with_it() {
     assert!(r.domains.is_empty() && r.preflight.len() == 2);
     assert!(r.preflight.iter().all(|p| p.similarity.is_some()));
     assert!(!dir.path().join("only/checkpoints/wiki_music").exists());
-    assert!(dir.path().join("only/report.md").is_file());
+    let md = std::fs::read_to_string(dir.path().join("only/report.md")).unwrap();
+    assert!(
+        md.contains("### Pre-flight") && md.contains("No full runs in this report"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("plots/training_curves.svg"),
+        "no figure of a run that did not happen: {md}"
+    );
 }
 
 #[test]

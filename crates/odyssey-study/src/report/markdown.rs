@@ -203,6 +203,15 @@ pub fn render(r: &StudyReport) -> String {
     super::sections::preflight(&mut s, r);
     super::sections::forgetting(&mut s, r);
     super::sections::mitigations(&mut s, r);
+    if r.domains.is_empty() {
+        // `--preflight-only`: no full run, so none of the study's figures was drawn.
+        let _ = writeln!(
+            s,
+            "\nNo full runs in this report (`--preflight-only`): the pre-flight's predictions above are all it holds.\n"
+        );
+        method(&mut s, r);
+        return s;
+    }
     let _ = writeln!(
         s,
         "\n![similarity vs Δppl](plots/similarity_vs_delta.svg)\n\n![before and after](plots/perplexity_before_after.svg)\n"
@@ -317,6 +326,12 @@ pub fn render(r: &StudyReport) -> String {
         s,
         "![top token contributions](plots/token_contributions.svg)\n\n## Training curves\n\n![training curves](plots/training_curves.svg)\n"
     );
+    method(&mut s, r);
+    s
+}
+
+/// The report's "Method" section.
+fn method(s: &mut String, r: &StudyReport) {
     let _ = writeln!(
         s,
         "## Method\n\nSimilarity: {} paragraphs per domain (train split) against {} paragraphs of the pretraining corpus, embedded with a sentence encoder; centroid cosine as in the paper, with bootstrap intervals ({} resamples). Perplexity: test split, disjoint windows (lm-evaluation-harness's rolling log-likelihood). Continued pretraining: {} epoch(s) at lr {:.0e} ({} warmup ratio, batch {}×{}), validation every 1/{} of the run. Settings fingerprint `{}`.",
@@ -331,7 +346,6 @@ pub fn render(r: &StudyReport) -> String {
         r.config.training.evals_per_run,
         r.config.result_fingerprint()
     );
-    s
 }
 
 /// Write `report.md` into `out` atomically.

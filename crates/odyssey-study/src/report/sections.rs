@@ -65,9 +65,9 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
     );
     let _ = writeln!(
         s,
-        "| domain | pilot steps / planned | validation tokens per pass | compute share (with the pilot's test pass) | base test ppl | predicted test ppl [interval] | predicted Δ | error sd: extrapolation / transfer (nats) | pre-flight verdict | tokens already worse (share of NLL increases) |"
+        "| domain | pilot steps / planned | validation tokens per pass | compute share (with the pilot's test pass) | base test ppl | predicted test ppl [interval] | predicted Δ | error sd: extrapolation / transfer (nats) | pre-flight verdict | across the interval | tokens already worse (share of NLL increases) |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for f in &r.preflight {
         let toks: Vec<String> = f
             .pilot_decomposition
@@ -78,7 +78,7 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
             .collect();
         let _ = writeln!(
             s,
-            "| {} | {} / {} | {} | {:.1} % ({:.1} %) | {:.2} | {:.2} [{:.2}, {:.2}] | {:+.1} % | {:.3} / {:.3} | {} | {} ({:.0} %) |",
+            "| {} | {} / {} | {} | {:.1} % ({:.1} %) | {:.2} | {:.2} [{:.2}, {:.2}] | {:+.1} % | {:.3} / {:.3} | {} | {} | {} ({:.0} %) |",
             f.name,
             f.pilot.steps,
             f.planned.steps,
@@ -93,6 +93,7 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
             f.forecast.extrapolation_sd,
             f.transfer_sd,
             f.verdict.decision,
+            spread_cell(f.spread.as_ref()),
             toks.join(" "),
             100.0 * f.pilot_decomposition.top_degrading_share_of_losses
         );
@@ -101,13 +102,13 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
         let _ = writeln!(s, "\nAgainst the full runs:\n");
         let _ = writeln!(
             s,
-            "| domain | predicted test ppl [interval] | actual | covered | error | predicted Δ / actual Δ | verdicts (pre-flight / full run) |"
+            "| domain | predicted test ppl [interval] | actual | covered | error | predicted Δ / actual Δ | verdicts (pre-flight / full run) | pre-flight verdict |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
         for o in &c.outcomes {
             let _ = writeln!(
                 s,
-                "| {} | {:.2} [{:.2}, {:.2}] | {:.2} | {} | {:.1} % | {:+.1} % / {:+.1} % | {} / {} {} |",
+                "| {} | {:.2} [{:.2}, {:.2}] | {:.2} | {} | {:.1} % | {:+.1} % / {:+.1} % | {} / {} {} | {} |",
                 o.name,
                 o.predicted_test_ppl.0,
                 o.predicted_test_ppl.1,
@@ -119,17 +120,20 @@ pub fn preflight(s: &mut String, r: &StudyReport) {
                 o.delta_pct.1,
                 o.decision.0,
                 o.decision.1,
-                if o.agree { "✓" } else { "✗" }
+                if o.agree { "✓" } else { "✗" },
+                if o.settled { "settled" } else { "unsettled" }
             );
         }
         let _ = writeln!(
             s,
-            "\nMedian |predicted − actual| / actual: {:.2} %; {:.0} % intervals cover {:.0} % of outcomes; Spearman ρ of predicted and actual Δppl %: {}; verdicts agree in {:.0} % of domains; the pilot cost at most {:.1} % of a full run's training compute ({:.1} % with its pass over the test split).\n",
+            "\nMedian |predicted − actual| / actual: {:.2} %; {:.0} % intervals cover {:.0} % of outcomes; Spearman ρ of predicted and actual Δppl %: {}; verdicts agree in {:.0} % of domains ({:.0} % of the verdicts were settled across their interval; of those, {} agree); the pilot cost at most {:.1} % of a full run's training compute ({:.1} % with its pass over the test split).\n",
             100.0 * c.median_abs_rel_error,
             100.0 * c.level,
             100.0 * c.coverage,
             c.spearman.map_or("– (fewer than 3 domains)".into(), |v| format!("{v:.2}")),
             100.0 * c.agreement,
+            100.0 * c.settled_share,
+            c.settled_agreement.map_or("none".into(), |v| format!("{:.0} %", 100.0 * v)),
             100.0 * c.max_compute_share,
             100.0 * c.max_total_share
         );
@@ -210,5 +214,17 @@ pub fn mitigations(s: &mut String, r: &StudyReport) {
             );
         }
         let _ = writeln!(s);
+    }
+}
+
+/// The report's cell for a verdict's spread across its interval.
+fn spread_cell(spread: Option<&crate::preflight::VerdictSpread>) -> String {
+    match spread {
+        None => "–".into(),
+        Some(v) if v.settled => "settled".into(),
+        Some(v) => match v.dissent {
+            Some((ppl, d)) => format!("unsettled: {d} at {ppl:.2}"),
+            None => "unsettled".into(),
+        },
     }
 }

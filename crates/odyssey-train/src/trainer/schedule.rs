@@ -16,7 +16,9 @@ pub enum ScheduleKind {
     /// Half a cosine from the peak to 0 at the last step.
     Cosine,
     /// Stay at the peak, then decay linearly to 0 over the last steps (the schedule's
-    /// `decay_steps`; warmup-stable-decay, as a pre-flight pilot uses).
+    /// `decay_steps`; warmup-stable-decay, as a pre-flight pilot uses). Its warm-up starts
+    /// above 0 — step `s` of `w` at `(s + 1) / (w + 1)` of the peak — so that no step of a
+    /// short run is spent at a zero learning rate.
     WarmupStableDecay,
 }
 
@@ -86,7 +88,10 @@ impl LrSchedule {
             self.total_steps as f64,
         );
         if step < self.warmup_steps {
-            return s / w.max(1.0);
+            return match self.kind {
+                ScheduleKind::WarmupStableDecay => (s + 1.0) / (w + 1.0),
+                _ => s / w.max(1.0),
+            };
         }
         match self.kind {
             ScheduleKind::Constant => 1.0,
@@ -131,7 +136,8 @@ mod tests {
             .with_decay(Warmup::Ratio(0.3));
         assert_eq!(s.decay_steps, 3);
         let f: Vec<f64> = (0..10).map(|i| s.factor(i)).collect();
-        assert_eq!(&f[..7], &[0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        assert!((f[0] - 1.0 / 3.0).abs() < 1e-12 && (f[1] - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(&f[2..7], &[1.0, 1.0, 1.0, 1.0, 1.0]);
         assert!((f[7] - 1.0).abs() < 1e-12 && (f[8] - 2.0 / 3.0).abs() < 1e-12);
         assert!((f[9] - 1.0 / 3.0).abs() < 1e-12);
     }
