@@ -54,7 +54,7 @@ fn token_ids_are_those_of_transformers() {
 }
 
 #[test]
-fn logits_match_transformers_within_1e_4() {
+fn logits_match_transformers_within_fp32_tolerance() {
     let f = fixture();
     let model = AnyModel::from_gguf(gguf(), Device::Cpu).unwrap();
     let ModelConfig::Llama(c) = model.config() else {
@@ -91,11 +91,15 @@ fn logits_match_transformers_within_1e_4() {
         .iter()
         .map(|v| v.as_i64().unwrap())
         .collect();
-    let mut worst = 0f64;
+    // |got − want| ≤ 1e-4 + 1e-5·|want| (an allclose bound): fp32 sums over 30 layers land a
+    // little differently on different CPUs — transformers' own logits on the two CPU kinds
+    // this project's machines have move by 1.28e-4 — and that spread grows with the logit.
+    let (mut worst, mut worst_ratio) = (0f64, 0f64);
     for (p, want) in l["positions"].as_array().unwrap().iter().enumerate() {
         let p = p as i64;
         let mut check = |got: f64, want: f64| {
             worst = worst.max((got - want).abs());
+            worst_ratio = worst_ratio.max((got - want).abs() / (1e-4 + 1e-5 * want.abs()));
         };
         check(lse.double_value(&[p]), want["logsumexp"].as_f64().unwrap());
         for (id, v) in want["top_ids"]
@@ -113,7 +117,10 @@ fn logits_match_transformers_within_1e_4() {
             check(logits.double_value(&[p, *id]), v.as_f64().unwrap());
         }
     }
-    assert!(worst < 1e-4, "largest |Δlogit| {worst}");
+    assert!(
+        worst_ratio <= 1.0,
+        "largest |Δlogit| {worst}: {worst_ratio:.2}× the bound 1e-4 + 1e-5·|logit|"
+    );
     // The mean next-token loss on the text, as transformers computes it.
     let loss = model.lm_loss(&input, false).double_value(&[]);
     let want = l["mean_nll"].as_f64().unwrap();
