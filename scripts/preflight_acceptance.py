@@ -11,7 +11,7 @@ prints, as Markdown, for the held-out domains, the tuning domains and all of the
 value (and how wide they are: the median ratio of the interval's ends), Spearman's rho of
 predicted and actual delta-ppl %, verdict agreement and the largest pilot compute share, each
 next to its goal, and how many verdicts were settled across their interval (the same call at
-both ends) with the agreement among those.
+every point of it) with the agreement among those.
 
 `--actuals` scores the predictions of a `--preflight-only` report against the full runs of
 another report of the same domains and settings (the full runs do not depend on the pilot: the

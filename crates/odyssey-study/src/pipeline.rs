@@ -820,10 +820,12 @@ fn preflight_domain(
         pilot_test,
         config,
     );
-    let compute_share =
-        (pilot.tokens as f64 + pilot.eval_tokens as f64 / 3.0) / planned.tokens.max(1) as f64;
-    let total_share =
-        compute_share + pilot_scores.metrics().tokens as f64 / 3.0 / planned.tokens.max(1) as f64;
+    let compute_share = crate::preflight::compute_share(&planned, pilot.tokens, pilot.eval_tokens);
+    let total_share = crate::preflight::compute_share(
+        &planned,
+        pilot.tokens,
+        pilot.eval_tokens + pilot_scores.metrics().tokens as usize,
+    );
     Ok(PreflightRecord {
         name: name.to_string(),
         fingerprint: fingerprint.to_string(),

@@ -12,8 +12,8 @@
 //! The pilot's validation passes shrink so that it costs at most `preflight.max_share` of the
 //! planned run's training compute ([`validation_budget`]), and the pilot itself is shortened
 //! when even one block per pass would break that cap ([`pilot_steps`]). The verdict is decided
-//! from the predicted numbers with the study's own rules, and again at both ends of the
-//! interval: it is *settled* when all three make the same call ([`VerdictSpread`]). The
+//! from the predicted numbers with the study's own rules, and again at points across the
+//! interval: it is *settled* when all of them make the same call ([`VerdictSpread`]). The
 //! pilot's token-level decomposition of the test split says which tokens already get worse.
 //!
 //! The pilot has its own schedule: a pilot made of the planned run's first tenth would be all
@@ -232,10 +232,10 @@ pub fn pilot_steps(
     max_share: f64,
 ) -> (usize, usize) {
     let every_of = |steps: usize| (steps / evals.max(1)).max(1);
-    let per_step = planned.tokens as f64 / planned.steps.max(1) as f64;
+    let per_step = planned.tokens / planned.steps.max(1);
     let share = |steps: usize| {
-        let passes = eval_points(steps, every_of(steps)) as f64;
-        (steps as f64 * per_step + passes * block as f64 / 3.0) / planned.tokens.max(1) as f64
+        let passes = eval_points(steps, every_of(steps));
+        compute_share(planned, steps * per_step, passes * block)
     };
     let mut steps =
         ((planned.steps as f64 * pilot_share).round() as usize).clamp(3, planned.steps.max(3));
@@ -243,6 +243,13 @@ pub fn pilot_steps(
         steps -= 1;
     }
     (steps, every_of(steps))
+}
+
+/// What `train_tokens` of training and `eval_tokens` scored by forward passes cost as a share
+/// of the planned run's training compute: a forward pass is about a third of a training step
+/// (forward + backward ≈ 3 forwards), so an evaluation token counts a third.
+pub fn compute_share(planned: &PlannedRun, train_tokens: usize, eval_tokens: usize) -> f64 {
+    (train_tokens as f64 + eval_tokens as f64 / 3.0) / planned.tokens.max(1) as f64
 }
 
 /// Curve points of a pilot of `steps` validated every `every` steps: the base (step 0), every
@@ -491,8 +498,8 @@ pub fn same_call(a: Decision, b: Decision) -> bool {
 pub const SPREAD_POINTS: usize = 33;
 
 /// How settled a pre-flight verdict is: the study's rules applied again across the predicted
-/// test perplexity's interval (its two ends and [`SPREAD_POINTS`] evenly spaced in log space
-/// between them: the rules are not monotone in perplexity — a small gain is "don't adapt", a
+/// test perplexity's interval ([`SPREAD_POINTS`] test perplexities evenly spaced in log space
+/// from its lower to its upper end: the rules are not monotone in perplexity — a small gain is "don't adapt", a
 /// small loss with a filtered gain "adapt with token filtering" — so the ends alone do not
 /// say). A verdict is *settled* when every one of them makes the point prediction's call
 /// (adapt or not, [`same_call`]); an unsettled one is the pilot saying it cannot tell, and
@@ -513,7 +520,7 @@ pub struct VerdictSpread {
 }
 
 impl VerdictSpread {
-    /// The spread of the decision `point` at test perplexity `at.0` (`point_ppl`), from the
+    /// The spread of the point prediction's `(test perplexity, decision)`, from the
     /// decisions `decided` at test perplexities across the interval (lower end first, upper
     /// end last).
     pub fn new(level: f64, point: (f64, Decision), decided: &[(f64, Decision)]) -> Self {
@@ -566,35 +573,26 @@ pub fn preflight_verdict_with_spread(
     config: &StudyConfig,
 ) -> (Verdict, VerdictSpread) {
     let (point, lower, upper) = predicted_test_ppl;
-    let at = |end: f64| {
-        let r = if point > 0.0 { end / point } else { 1.0 };
+    let verdict_at = |ppl: f64| {
+        let r = if point > 0.0 { ppl / point } else { 1.0 };
         let curve: Vec<f64> = predicted_valid_ppl.iter().map(|v| v * r).collect();
         preflight_verdict(
             base_test_ppl,
-            end,
+            ppl,
             valid_start_ppl,
             &curve,
             pilot,
             pilot_test_ppl,
             config,
         )
-        .decision
     };
-    let mut verdict = preflight_verdict(
-        base_test_ppl,
-        point,
-        valid_start_ppl,
-        predicted_valid_ppl,
-        pilot,
-        pilot_test_ppl,
-        config,
-    );
+    let mut verdict = verdict_at(point);
     let decided: Vec<(f64, Decision)> = if lower > 0.0 && upper >= lower && upper.is_finite() {
         (0..SPREAD_POINTS)
             .map(|i| {
                 let t = i as f64 / (SPREAD_POINTS - 1) as f64;
                 let ppl = (lower.ln() + t * (upper.ln() - lower.ln())).exp();
-                (ppl, at(ppl))
+                (ppl, verdict_at(ppl).decision)
             })
             .collect()
     } else {

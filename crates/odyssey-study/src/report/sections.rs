@@ -219,12 +219,9 @@ pub fn mitigations(s: &mut String, r: &StudyReport) {
 
 /// The report's cell for a verdict's spread across its interval.
 fn spread_cell(spread: Option<&crate::preflight::VerdictSpread>) -> String {
-    match spread {
+    match spread.map(|v| v.dissent) {
         None => "–".into(),
-        Some(v) if v.settled => "settled".into(),
-        Some(v) => match v.dissent {
-            Some((ppl, d)) => format!("unsettled: {d} at {ppl:.2}"),
-            None => "unsettled".into(),
-        },
+        Some(None) => "settled".into(),
+        Some(Some((ppl, d))) => format!("unsettled: {d} at {ppl:.2}"),
     }
 }
