@@ -191,7 +191,11 @@ def main():
         os.replace(staging, final)
     emit({"event": "done", "final_dir": final})
     if dist.is_initialized():
+        # Every rank leaves together and tears its process group down before the interpreter
+        # does: a rank whose peers have closed their sockets while its own group is still alive
+        # can abort (SIGABRT) at exit, failing a run whose final model is already written.
         dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

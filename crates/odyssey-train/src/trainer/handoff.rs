@@ -114,6 +114,22 @@ impl Distributed {
 /// The training script every rank runs.
 pub const SCRIPT: &str = include_str!("../../python/hf_ddp_train.py");
 
+/// What failing workers said themselves in torchrun's log (a Python error, a C++ abort such as
+/// `terminate called without an active exception`), which torchrun's failure summary at the
+/// end of the log does not repeat: at most six lines, in order.
+fn worker_errors(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            let summary = l.contains("torch/distributed/")
+                || l.contains("torch.distributed.elastic")
+                || l.trim_start().starts_with("File ");
+            !summary
+                && (l.contains("Error:") || l.contains("terminate called") || l.contains("what():"))
+        })
+        .take(6)
+        .collect()
+}
+
 fn write_blocks(
     path: &Path,
     blocks: &dyn TokenBlocks,
@@ -364,13 +380,20 @@ impl Trainer {
                 .into_iter()
                 .rev()
                 .collect();
+            let said = worker_errors(&log);
+            let when = if final_dir.is_some() {
+                " (its final model was written before the failure)"
+            } else {
+                ""
+            };
             return Err(TrainerError::Distributed {
                 message: format!(
-                    "torchrun exited with {status} after step {}; {} — a rerun resumes from the newest complete checkpoint in {}. torchrun's log ({}):\n{}",
+                    "torchrun exited with {status} after step {}{when}; {} — a rerun resumes from the newest complete checkpoint in {}. torchrun's log ({}):\n{}{}",
                     steps.last().map_or(resumed.unwrap_or(0), |s| s.step),
                     failed.last().map_or("a rank failed", |l| l.trim()),
                     work.join("hf").display(),
                     log_path.display(),
+                    said.iter().map(|l| format!("{l}\n")).collect::<String>(),
                     tail.join("\n")
                 ),
             });
@@ -425,5 +448,31 @@ impl Trainer {
             source,
         })?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_errors;
+
+    #[test]
+    fn a_workers_abort_is_quoted_and_torchruns_own_traceback_is_not() {
+        // From a torchrun log of two Gloo ranks, one aborting at exit.
+        let log = "\
+W1203 13:24:36.119000 10445 torch/distributed/run.py:874] *****\n\
+terminate called without an active exception\n\
+E1203 13:24:37.716000 10445 torch/distributed/elastic/multiprocessing/api.py:1002] failed (exitcode: -6) local_rank: 0\n\
+Traceback (most recent call last):\n\
+  File \"/venv/lib/python3.11/site-packages/torch/distributed/run.py\", line 1028, in main\n\
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n\
+RuntimeError: the global batch 8 is not a multiple of world size 3\n";
+        assert_eq!(
+            worker_errors(log),
+            vec![
+                "terminate called without an active exception",
+                "RuntimeError: the global batch 8 is not a multiple of world size 3",
+            ]
+        );
+        assert!(worker_errors("step 1\nstep 2\n").is_empty());
     }
 }
