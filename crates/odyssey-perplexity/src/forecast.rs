@@ -394,6 +394,73 @@ fn backtest(start: f64, pts: &[(f64, f64, f64)], s1_end: f64) -> Vec<Backtest> {
     out
 }
 
+/// How much longer a pilot would have to be for its interval to leave out a loss `distance`
+/// nats from the prediction (a point at which a decision changes), by the pilot's own error
+/// model ([`pilot_scale_to_exclude`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum LongerPilot {
+    /// A pilot this many times the length of the one measured (≥ 1) is enough.
+    Scale(f64),
+    /// No pilot shorter than the planned run is: the transfer error alone, which a longer
+    /// pilot does not shrink, reaches that far.
+    NotBeforeTheRun,
+    /// The pilot measured no extrapolation error (too short to backtest itself), so how its
+    /// interval narrows is not known.
+    Unmeasured,
+}
+
+/// Half-width (nats) of the Student-t part of the interval a pilot `scale` times longer would
+/// give by the pilot's own error model: the extrapolation error grows linearly with the forward
+/// area the law carries beyond the pilot (as [`Forecast::extrapolation_sd`] is scaled), so it
+/// shrinks in proportion to the area left between the longer pilot's end and the planned run's;
+/// the transfer error `transfer_sd` (validation change carried over to the test split, a
+/// property of the domain's splits) stays. `dof` as in the interval of the test perplexity.
+pub fn half_width_at(forecast: &Forecast, transfer_sd: f64, dof: usize, scale: f64) -> f64 {
+    let left = (forecast.planned_area - forecast.pilot_area).max(0.0);
+    let shrink = if left > 0.0 {
+        ((forecast.planned_area - scale * forecast.pilot_area).max(0.0) / left).min(1.0)
+    } else {
+        0.0
+    };
+    let sd = (forecast.extrapolation_sd * shrink).hypot(transfer_sd);
+    widen(0.0, sd, dof, forecast.level, (0.0, 0.0)).1
+}
+
+/// The shortest pilot, as a multiple of the one measured, whose interval (by
+/// [`half_width_at`]) would leave out a loss `distance` nats from the prediction: a pilot
+/// whose verdict is unsettled because the rules change their call at that distance learns
+/// what a settled answer would cost, before spending it. Found by bisection to 0.1 % of the
+/// pilot's length (the half-width falls monotonically with the length).
+pub fn pilot_scale_to_exclude(
+    forecast: &Forecast,
+    transfer_sd: f64,
+    dof: usize,
+    distance: f64,
+) -> LongerPilot {
+    let distance = distance.abs();
+    if forecast.backtests.is_empty() || forecast.pilot_area <= 0.0 {
+        return LongerPilot::Unmeasured;
+    }
+    let width = |k: f64| half_width_at(forecast, transfer_sd, dof, k);
+    if width(1.0) < distance {
+        return LongerPilot::Scale(1.0);
+    }
+    let whole = (forecast.planned_area / forecast.pilot_area).max(1.0);
+    if width(whole) >= distance {
+        return LongerPilot::NotBeforeTheRun;
+    }
+    let (mut lo, mut hi) = (1.0, whole);
+    while hi - lo > 1e-3 {
+        let mid = 0.5 * (lo + hi);
+        if width(mid) < distance {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    LongerPilot::Scale(hi)
+}
+
 /// `inner` joined with the Student-t interval `center ± t·sd` at `level` with `dof` degrees of
 /// freedom (`inner` alone when `sd` is 0 or `dof` is 0).
 pub fn widen(center: f64, sd: f64, dof: usize, level: f64, inner: (f64, f64)) -> (f64, f64) {

@@ -3,7 +3,8 @@
 //! widens as the pilot shrinks.
 
 use odyssey_perplexity::forecast::{
-    areas, forecast, linear_schedule, warmup_stable_decay, CurvePoint, LossLaw, DEFAULT_DECAY,
+    areas, forecast, half_width_at, linear_schedule, pilot_scale_to_exclude, warmup_stable_decay,
+    CurvePoint, LongerPilot, LossLaw, DEFAULT_DECAY,
 };
 use proptest::prelude::*;
 
@@ -196,5 +197,69 @@ fn a_curve_off_the_law_gets_an_interval_that_knows_it() {
         "true end {want} outside {:?} (predicted {})",
         f.interval,
         f.final_loss
+    );
+}
+
+/// How much longer a pilot would have to be to leave a point out of its interval: the
+/// half-width falls with the pilot's length to the transfer error's, which no pilot removes;
+/// the scale found is the shortest that leaves the point out, and grows as the point nears the
+/// prediction.
+#[test]
+fn a_longer_pilot_narrows_the_interval_down_to_the_transfer_error() {
+    let law = LossLaw {
+        l_start: 5.0,
+        l_inf: 4.6,
+        s0: 60.0,
+        alpha: 0.7,
+        c: 0.001,
+    };
+    let planned = linear_schedule(1e-3, 40, 400);
+    let pilot = warmup_stable_decay(1e-3, 3, 9, 32);
+    let curve = pilot_curve(&law, &pilot, 3, 0.004, 3);
+    let f = forecast(&curve, &pilot, &planned, 1e-3, DEFAULT_DECAY, 0.8, 100, 3).unwrap();
+    assert!(!f.backtests.is_empty() && f.extrapolation_sd > 0.0);
+    let (transfer, dof) = (0.2 * f.extrapolation_sd, f.backtests.len() + 1);
+    let whole = f.planned_area / f.pilot_area;
+    let widths: Vec<f64> = [1.0, 2.0, 4.0, whole]
+        .iter()
+        .map(|&k| half_width_at(&f, transfer, dof, k))
+        .collect();
+    for pair in widths.windows(2) {
+        assert!(pair[0] > pair[1], "half-widths by pilot scale: {widths:?}");
+    }
+    let floor = half_width_at(&f, transfer, dof, whole);
+    let t = widths[0] / f.extrapolation_sd.hypot(transfer);
+    assert!(
+        (floor - t * transfer).abs() < 1e-12,
+        "{floor} vs t·transfer"
+    );
+    // Outside today's interval: this pilot is enough.
+    assert_eq!(
+        pilot_scale_to_exclude(&f, transfer, dof, 1.01 * widths[0]),
+        LongerPilot::Scale(1.0)
+    );
+    // Inside the transfer error: only the run itself says.
+    assert_eq!(
+        pilot_scale_to_exclude(&f, transfer, dof, 0.99 * floor),
+        LongerPilot::NotBeforeTheRun
+    );
+    // In between: the shortest scale that leaves the point out, larger for nearer points.
+    let mut last = 1.0;
+    for share in [0.8, 0.5, 0.3] {
+        let distance = floor + share * (widths[0] - floor);
+        let LongerPilot::Scale(k) = pilot_scale_to_exclude(&f, transfer, dof, -distance) else {
+            panic!("no scale for a distance inside the interval");
+        };
+        assert!(k > last && k < whole, "{k} after {last}");
+        assert!(half_width_at(&f, transfer, dof, k) < distance);
+        assert!(half_width_at(&f, transfer, dof, k - 2e-3) >= distance);
+        last = k;
+    }
+    // A pilot with no backtest does not know how its interval narrows.
+    let mut short = f.clone();
+    short.backtests.clear();
+    assert_eq!(
+        pilot_scale_to_exclude(&short, transfer, dof, 0.5 * widths[0]),
+        LongerPilot::Unmeasured
     );
 }

@@ -797,10 +797,12 @@ fn preflight_domain(
         pilot_valid_delta,
         pilot_test.ln() - base_test.ln(),
     );
+    // One degree of freedom per measured error sample: the backtests and the transfer.
+    let dof = forecast.backtests.len() + 1;
     let test_interval = odyssey_perplexity::forecast::widen(
         forecast.final_loss,
         forecast.extrapolation_sd.hypot(transfer),
-        forecast.backtests.len() + 1,
+        dof,
         forecast.level,
         forecast.interval,
     );
@@ -819,6 +821,12 @@ fn preflight_domain(
         &decomposition,
         pilot_test,
         config,
+        Some(crate::preflight::PilotErrors {
+            forecast: &forecast,
+            transfer_sd: transfer,
+            dof,
+            pilot_share: pilot.steps as f64 / planned.steps.max(1) as f64,
+        }),
     );
     let compute_share = crate::preflight::compute_share(&planned, pilot.tokens, pilot.eval_tokens);
     let total_share = crate::preflight::compute_share(

@@ -27,7 +27,9 @@ use crate::config::{StudyConfig, TrainingSettings};
 use crate::domain::{relative_change_pct, DecompositionRecord};
 use crate::error::{Result, StudyError};
 use crate::verdict::{decide, Decision, Verdict, VerdictInputs};
-use odyssey_perplexity::forecast::{forecast, CurvePoint, Forecast, DEFAULT_DECAY};
+use odyssey_perplexity::forecast::{
+    forecast, pilot_scale_to_exclude, CurvePoint, Forecast, LongerPilot, DEFAULT_DECAY,
+};
 use odyssey_train::trainer::{
     AdamWConfig, Duration, LrSchedule, ScheduleKind, Trainer, TrainerConfig, Warmup,
 };
@@ -517,6 +519,29 @@ pub struct VerdictSpread {
     pub dissent: Option<(f64, Decision)>,
     /// Whether every point of the interval makes the point prediction's call.
     pub settled: bool,
+    /// For an unsettled verdict, how much longer a pilot would have to be for its interval to
+    /// leave the dissenting perplexity out, by the pilot's own error model
+    /// ([`pilot_scale_to_exclude`]); none when settled or when the errors were not given.
+    #[serde(default)]
+    pub longer_pilot: Option<LongerPilot>,
+    /// That pilot's share of the planned run's steps (the measured pilot's share × the
+    /// scale), when one shorter than the run would do.
+    #[serde(default)]
+    pub settling_share: Option<f64>,
+}
+
+/// What a pilot measured about its own errors, from which an unsettled verdict learns how
+/// much longer a pilot would settle it ([`VerdictSpread::with_longer_pilot`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PilotErrors<'a> {
+    /// The pilot's forecast (its backtests and forward areas).
+    pub forecast: &'a Forecast,
+    /// The transfer error ([`transfer_sd`]).
+    pub transfer_sd: f64,
+    /// Degrees of freedom of the test interval's t quantile (backtests + 1).
+    pub dof: usize,
+    /// The measured pilot's share of the planned run's steps.
+    pub pilot_share: f64,
 }
 
 impl VerdictSpread {
@@ -537,7 +562,38 @@ impl VerdictSpread {
             at_upper: decided.last().map_or(point, |d| d.1),
             dissent,
             settled: dissent.is_none(),
+            longer_pilot: None,
+            settling_share: None,
         }
+    }
+
+    /// The spread with, when unsettled, how much longer a pilot would settle it: the shortest
+    /// pilot whose interval leaves out the dissenting test perplexity `dissent`, `point_ppl`
+    /// being the point prediction.
+    pub fn with_longer_pilot(mut self, point_ppl: f64, errors: PilotErrors<'_>) -> Self {
+        if let Some((ppl, _)) = self.dissent {
+            if ppl > 0.0 && point_ppl > 0.0 {
+                let longer = pilot_scale_to_exclude(
+                    errors.forecast,
+                    errors.transfer_sd,
+                    errors.dof,
+                    (ppl / point_ppl).ln(),
+                );
+                self.settling_share = match longer {
+                    LongerPilot::Scale(k) if errors.pilot_share * k < 1.0 => {
+                        Some(errors.pilot_share * k)
+                    }
+                    _ => None,
+                };
+                self.longer_pilot = Some(match longer {
+                    LongerPilot::Scale(_) if self.settling_share.is_none() => {
+                        LongerPilot::NotBeforeTheRun
+                    }
+                    other => other,
+                });
+            }
+        }
+        self
     }
 
     /// One sentence of evidence: settled, or where in the interval the rules make the other
@@ -550,11 +606,25 @@ impl VerdictSpread {
                 interval.0, interval.1
             ),
             Some((ppl, decision)) => format!(
-                "unsettled: at test perplexity {ppl:.2}, inside the {level:.0} % interval ({:.2}–{:.2}), the rules say \"{}\"; a longer pilot (preflight.pilot_share) narrows the interval",
+                "unsettled: at test perplexity {ppl:.2}, inside the {level:.0} % interval ({:.2}–{:.2}), the rules say \"{}\"; {}",
                 interval.0,
                 interval.1,
-                decision.label()
+                decision.label(),
+                self.longer_pilot_sentence()
             ),
+        }
+    }
+
+    /// What a longer pilot would do for an unsettled verdict, in words.
+    pub fn longer_pilot_sentence(&self) -> String {
+        match (self.longer_pilot, self.settling_share) {
+            (Some(LongerPilot::Scale(k)), Some(share)) => format!(
+                "by the pilot's own error model a pilot of {:.0} % of the run ({k:.1} × this one, preflight.pilot_share) would settle it",
+                100.0 * share
+            ),
+            (Some(LongerPilot::NotBeforeTheRun), _) => "by the pilot's own error model no pilot shorter than the run settles it: the validation-to-test transfer error alone reaches that far".into(),
+            (Some(LongerPilot::Unmeasured), _) => "the pilot is too short to measure its own extrapolation error, so what a longer pilot (preflight.pilot_share) would settle is not known".into(),
+            _ => "a longer pilot (preflight.pilot_share) narrows the interval".into(),
         }
     }
 }
@@ -562,7 +632,9 @@ impl VerdictSpread {
 /// The pre-flight verdict at the point prediction and across its interval
 /// `predicted_test_ppl = (point, lower, upper)`: the verdict (with the spread's sentence as
 /// its last evidence) and the spread. The predicted validation curve moves with each test
-/// perplexity by the same ratio.
+/// perplexity by the same ratio. With the pilot's `errors`, an unsettled spread says how much
+/// longer a pilot would settle it.
+#[allow(clippy::too_many_arguments)]
 pub fn preflight_verdict_with_spread(
     base_test_ppl: f64,
     predicted_test_ppl: (f64, f64, f64),
@@ -571,6 +643,7 @@ pub fn preflight_verdict_with_spread(
     pilot: &DecompositionRecord,
     pilot_test_ppl: f64,
     config: &StudyConfig,
+    errors: Option<PilotErrors<'_>>,
 ) -> (Verdict, VerdictSpread) {
     let (point, lower, upper) = predicted_test_ppl;
     let verdict_at = |ppl: f64| {
@@ -598,7 +671,11 @@ pub fn preflight_verdict_with_spread(
     } else {
         Vec::new()
     };
-    let spread = VerdictSpread::new(config.preflight.level, (point, verdict.decision), &decided);
+    let mut spread =
+        VerdictSpread::new(config.preflight.level, (point, verdict.decision), &decided);
+    if let Some(errors) = errors {
+        spread = spread.with_longer_pilot(point, errors);
+    }
     verdict.evidence.push(spread.evidence((lower, upper)));
     (verdict, spread)
 }
@@ -745,8 +822,8 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::{
-        eval_points, pilot_steps, spread_blocks, transfer_sd, validation_budget, PlannedRun,
-        VerdictSpread,
+        eval_points, pilot_steps, spread_blocks, transfer_sd, validation_budget, PilotErrors,
+        PlannedRun, VerdictSpread,
     };
     use odyssey_perplexity::forecast::{Forecast, LossLaw};
 
@@ -812,6 +889,76 @@ mod tests {
         );
         // Nothing decided (a degenerate interval): settled by the point alone.
         assert!(VerdictSpread::new(0.8, (100.0, DontAdapt), &[]).settled);
+    }
+
+    #[test]
+    fn an_unsettled_verdict_says_what_pilot_would_settle_it() {
+        use crate::verdict::Decision::{Adapt, DontAdapt};
+        use odyssey_perplexity::forecast::{Backtest, LongerPilot};
+        // Extrapolation sd 0.1 nats over a planned area 10 times the pilot's; t(0.9, 2) =
+        // 1.886. A dissent 0.1 nats away needs sd ≤ 0.0530: with a transfer error of 0.02 the
+        // extrapolation error must shrink to 0.0491, i.e. (100 − 10k)/90 = 0.491, k = 5.58.
+        let f = Forecast {
+            law: LossLaw {
+                l_start: 5.0,
+                l_inf: 4.0,
+                s0: 10.0,
+                alpha: 1.0,
+                c: 0.0,
+            },
+            final_loss: 4.8,
+            interval: (4.5, 5.1),
+            bootstrap_interval: (4.79, 4.81),
+            level: 0.8,
+            rmse: 0.0,
+            points: 10,
+            backtests: vec![Backtest {
+                points: 5,
+                error: 0.01,
+                scaled: 0.1,
+            }],
+            extrapolation_sd: 0.1,
+            pilot_area: 10.0,
+            planned_area: 100.0,
+        };
+        let errors = |transfer_sd: f64, pilot_share: f64| PilotErrors {
+            forecast: &f,
+            transfer_sd,
+            dof: 2,
+            pilot_share,
+        };
+        let point = 100.0;
+        let dissent = point * 0.1f64.exp();
+        let spread = || {
+            VerdictSpread::new(
+                0.8,
+                (point, Adapt),
+                &[(80.0, Adapt), (dissent, DontAdapt), (130.0, DontAdapt)],
+            )
+        };
+        let s = spread().with_longer_pilot(point, errors(0.02, 0.08));
+        let Some(LongerPilot::Scale(k)) = s.longer_pilot else {
+            panic!("{:?}", s.longer_pilot);
+        };
+        assert!((k - 5.58).abs() < 0.02, "{k}");
+        let share = s.settling_share.unwrap();
+        assert!((share - 0.08 * k).abs() < 1e-12);
+        let e = s.evidence((80.0, 130.0));
+        assert!(e.contains("a pilot of 45 % of the run"), "{e}");
+        // The same pilot at 20 % of its run would need more than the run.
+        let s = spread().with_longer_pilot(point, errors(0.02, 0.2));
+        assert_eq!(s.longer_pilot, Some(LongerPilot::NotBeforeTheRun));
+        assert_eq!(s.settling_share, None);
+        // A transfer error whose t-interval alone (0.113) reaches the dissent.
+        let s = spread().with_longer_pilot(point, errors(0.06, 0.08));
+        assert_eq!(s.longer_pilot, Some(LongerPilot::NotBeforeTheRun));
+        assert!(s
+            .evidence((80.0, 130.0))
+            .contains("no pilot shorter than the run"));
+        // A settled verdict asks for nothing.
+        let s = VerdictSpread::new(0.8, (point, Adapt), &[(80.0, Adapt), (130.0, Adapt)])
+            .with_longer_pilot(point, errors(0.02, 0.08));
+        assert_eq!((s.longer_pilot, s.settling_share), (None, None));
     }
 
     #[test]

@@ -219,9 +219,20 @@ pub fn mitigations(s: &mut String, r: &StudyReport) {
 
 /// The report's cell for a verdict's spread across its interval.
 fn spread_cell(spread: Option<&crate::preflight::VerdictSpread>) -> String {
-    match spread.map(|v| v.dissent) {
-        None => "–".into(),
-        Some(None) => "settled".into(),
-        Some(Some((ppl, d))) => format!("unsettled: {d} at {ppl:.2}"),
-    }
+    use odyssey_perplexity::forecast::LongerPilot;
+    let Some(spread) = spread else {
+        return "–".into();
+    };
+    let Some((ppl, d)) = spread.dissent else {
+        return "settled".into();
+    };
+    let longer = match (spread.longer_pilot, spread.settling_share) {
+        (Some(LongerPilot::Scale(_)), Some(share)) => {
+            format!("; settled by a {:.0} % pilot", 100.0 * share)
+        }
+        (Some(LongerPilot::NotBeforeTheRun), _) => "; no shorter pilot settles it".into(),
+        (Some(LongerPilot::Unmeasured), _) => "; too short a pilot to say what settles it".into(),
+        _ => String::new(),
+    };
+    format!("unsettled: {d} at {ppl:.2}{longer}")
 }
