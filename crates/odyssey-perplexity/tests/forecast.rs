@@ -263,3 +263,45 @@ fn a_longer_pilot_narrows_the_interval_down_to_the_transfer_error() {
         LongerPilot::Unmeasured
     );
 }
+
+/// A measured pilot curve (books_gutenberg on the default base, a 76-step pilot of a 476-step
+/// run, validation every 7 steps; its decay starts after step 53): a backtest prefix whose only
+/// annealing point is its last (steps 7–56) would set the annealing coefficient from that one
+/// point and miss the decay by 0.70 nats; the prefix stops before the decay instead, and the
+/// extrapolation error stays of the size of the curve's own change.
+#[test]
+fn a_backtest_does_not_fit_the_annealing_term_to_one_point() {
+    let pilot = warmup_stable_decay(1e-4, 8, 23, 76);
+    let planned = linear_schedule(1e-4, 48, 476);
+    let measured = [
+        (0, 4.8515),
+        (7, 4.8182),
+        (14, 4.8),
+        (21, 4.7807),
+        (28, 4.7694),
+        (35, 4.7674),
+        (42, 4.7535),
+        (49, 4.7442),
+        (56, 4.7359),
+        (63, 4.7296),
+        (70, 4.7277),
+        (76, 4.7274),
+    ];
+    let curve: Vec<CurvePoint> = measured
+        .iter()
+        .map(|&(step, loss)| CurvePoint { step, loss })
+        .collect();
+    let f = forecast(&curve, &pilot, &planned, 1e-4, DEFAULT_DECAY, 0.8, 100, 1).unwrap();
+    assert_eq!(
+        f.backtests.iter().map(|b| b.points).collect::<Vec<_>>(),
+        vec![6, 7],
+        "{:?}",
+        f.backtests
+    );
+    assert!(
+        f.backtests.iter().all(|b| b.error < 0.05),
+        "{:?}",
+        f.backtests
+    );
+    assert!(f.extrapolation_sd < 0.5, "{}", f.extrapolation_sd);
+}

@@ -622,7 +622,7 @@ impl VerdictSpread {
                 "by the pilot's own error model a pilot of {:.0} % of the run ({k:.1} × this one, preflight.pilot_share) would settle it",
                 100.0 * share
             ),
-            (Some(LongerPilot::NotBeforeTheRun), _) => "by the pilot's own error model no pilot shorter than the run settles it: the validation-to-test transfer error alone reaches that far".into(),
+            (Some(LongerPilot::NotBeforeTheRun), _) => "by the pilot's own error model no pilot shorter than the run settles it: the validation-to-test transfer error alone reaches that far (a longer pilot measures that error again, and a short pilot's measure of it is itself noisy)".into(),
             (Some(LongerPilot::Unmeasured), _) => "the pilot is too short to measure its own extrapolation error, so what a longer pilot (preflight.pilot_share) would settle is not known".into(),
             _ => "a longer pilot (preflight.pilot_share) narrows the interval".into(),
         }
