@@ -20,6 +20,8 @@ import json
 import math
 import sys
 
+from preflight_acceptance import same_call
+
 
 def load(path):
     try:
@@ -50,11 +52,6 @@ def settling(p):
     if longer == "Unmeasured":
         return "unsettled; unmeasured"
     return "unsettled"
-
-
-def same_call(a, b):
-    adapt = lambda d: d != "dont_adapt"
-    return adapt(a) == adapt(b)
 
 
 def main():

@@ -92,15 +92,20 @@ proptest! {
     }
 }
 
-#[test]
-fn the_interval_widens_as_the_pilot_shrinks() {
-    let law = LossLaw {
+/// A law with a gentle annealing term, falling 0.4 nats at most.
+fn smooth_law() -> LossLaw {
+    LossLaw {
         l_start: 5.0,
         l_inf: 4.6,
         s0: 60.0,
         alpha: 0.7,
         c: 0.001,
-    };
+    }
+}
+
+#[test]
+fn the_interval_widens_as_the_pilot_shrinks() {
+    let law = smooth_law();
     let total = 400;
     let planned = linear_schedule(1e-3, 40, total);
     let widths: Vec<f64> = [10usize, 20, 40, 80]
@@ -206,13 +211,7 @@ fn a_curve_off_the_law_gets_an_interval_that_knows_it() {
 /// prediction.
 #[test]
 fn a_longer_pilot_narrows_the_interval_down_to_the_transfer_error() {
-    let law = LossLaw {
-        l_start: 5.0,
-        l_inf: 4.6,
-        s0: 60.0,
-        alpha: 0.7,
-        c: 0.001,
-    };
+    let law = smooth_law();
     let planned = linear_schedule(1e-3, 40, 400);
     let pilot = warmup_stable_decay(1e-3, 3, 9, 32);
     let curve = pilot_curve(&law, &pilot, 3, 0.004, 3);

@@ -797,12 +797,10 @@ fn preflight_domain(
         pilot_valid_delta,
         pilot_test.ln() - base_test.ln(),
     );
-    // One degree of freedom per measured error sample: the backtests and the transfer.
-    let dof = forecast.backtests.len() + 1;
     let test_interval = odyssey_perplexity::forecast::widen(
         forecast.final_loss,
         forecast.extrapolation_sd.hypot(transfer),
-        dof,
+        crate::preflight::test_interval_dof(&forecast),
         forecast.level,
         forecast.interval,
     );
@@ -824,7 +822,6 @@ fn preflight_domain(
         Some(crate::preflight::PilotErrors {
             forecast: &forecast,
             transfer_sd: transfer,
-            dof,
             pilot_share: pilot.steps as f64 / planned.steps.max(1) as f64,
         }),
     );

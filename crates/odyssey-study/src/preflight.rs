@@ -530,6 +530,12 @@ pub struct VerdictSpread {
     pub settling_share: Option<f64>,
 }
 
+/// Degrees of freedom of the test perplexity's t interval: one per measured error sample, the
+/// backtests and the transfer.
+pub fn test_interval_dof(forecast: &Forecast) -> usize {
+    forecast.backtests.len() + 1
+}
+
 /// What a pilot measured about its own errors, from which an unsettled verdict learns how
 /// much longer a pilot would settle it ([`VerdictSpread::with_longer_pilot`]).
 #[derive(Debug, Clone, Copy)]
@@ -538,8 +544,6 @@ pub struct PilotErrors<'a> {
     pub forecast: &'a Forecast,
     /// The transfer error ([`transfer_sd`]).
     pub transfer_sd: f64,
-    /// Degrees of freedom of the test interval's t quantile (backtests + 1).
-    pub dof: usize,
     /// The measured pilot's share of the planned run's steps.
     pub pilot_share: f64,
 }
@@ -573,24 +577,23 @@ impl VerdictSpread {
     pub fn with_longer_pilot(mut self, point_ppl: f64, errors: PilotErrors<'_>) -> Self {
         if let Some((ppl, _)) = self.dissent {
             if ppl > 0.0 && point_ppl > 0.0 {
-                let longer = pilot_scale_to_exclude(
+                let longer = match pilot_scale_to_exclude(
                     errors.forecast,
                     errors.transfer_sd,
-                    errors.dof,
+                    test_interval_dof(errors.forecast),
                     (ppl / point_ppl).ln(),
-                );
-                self.settling_share = match longer {
-                    LongerPilot::Scale(k) if errors.pilot_share * k < 1.0 => {
-                        Some(errors.pilot_share * k)
-                    }
-                    _ => None,
-                };
-                self.longer_pilot = Some(match longer {
-                    LongerPilot::Scale(_) if self.settling_share.is_none() => {
+                ) {
+                    // A pilot as long as the run is the run.
+                    LongerPilot::Scale(k) if errors.pilot_share * k >= 1.0 => {
                         LongerPilot::NotBeforeTheRun
                     }
                     other => other,
-                });
+                };
+                self.settling_share = match longer {
+                    LongerPilot::Scale(k) => Some(errors.pilot_share * k),
+                    _ => None,
+                };
+                self.longer_pilot = Some(longer);
             }
         }
         self
@@ -899,32 +902,20 @@ mod tests {
         // 1.886. A dissent 0.1 nats away needs sd ≤ 0.0530: with a transfer error of 0.02 the
         // extrapolation error must shrink to 0.0491, i.e. (100 − 10k)/90 = 0.491, k = 5.58.
         let f = Forecast {
-            law: LossLaw {
-                l_start: 5.0,
-                l_inf: 4.0,
-                s0: 10.0,
-                alpha: 1.0,
-                c: 0.0,
-            },
             final_loss: 4.8,
             interval: (4.5, 5.1),
             bootstrap_interval: (4.79, 4.81),
-            level: 0.8,
-            rmse: 0.0,
-            points: 10,
             backtests: vec![Backtest {
                 points: 5,
                 error: 0.01,
                 scaled: 0.1,
             }],
             extrapolation_sd: 0.1,
-            pilot_area: 10.0,
-            planned_area: 100.0,
+            ..pilot_forecast()
         };
         let errors = |transfer_sd: f64, pilot_share: f64| PilotErrors {
             forecast: &f,
             transfer_sd,
-            dof: 2,
             pilot_share,
         };
         let point = 100.0;
@@ -983,9 +974,10 @@ mod tests {
         assert_eq!(pilot_steps(&long, 0.08, 10, 256, 0.10), (46, 4));
     }
 
-    #[test]
-    fn the_transfer_error_grows_with_the_gap_and_the_extrapolation() {
-        let mut f = Forecast {
+    /// A forecast of a 10-point pilot whose planned run reaches 10 times its forward area,
+    /// predicted at 4.4 nats (from 5.0) without backtests.
+    fn pilot_forecast() -> Forecast {
+        Forecast {
             law: LossLaw {
                 l_start: 5.0,
                 l_inf: 4.0,
@@ -1003,7 +995,12 @@ mod tests {
             extrapolation_sd: 0.0,
             pilot_area: 10.0,
             planned_area: 100.0,
-        };
+        }
+    }
+
+    #[test]
+    fn the_transfer_error_grows_with_the_gap_and_the_extrapolation() {
+        let mut f = pilot_forecast();
         // The pilot moved validation by −0.2 and test by −0.25; the run is predicted at −0.6:
         // three times the pilot's change, so three times the gap.
         assert!((transfer_sd(&f, -0.2, -0.25) - 0.15).abs() < 1e-12);
